@@ -1,0 +1,132 @@
+//! All configuration: command-line flags, each with an environment variable.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Rust rpc-server for the pull-mode IM backend: serves the Thrift
+/// `IMService` (`Send`/`Pull`) to the Hertz gateway or any Thrift client,
+/// stores messages in Redis (or in memory) and registers in etcd like a Kitex
+/// server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rpc-server", version, about, long_about = None)]
+pub struct Config {
+    /// Address the Thrift server listens on (unframed, framed and TTHeader
+    /// are all accepted on it).
+    #[arg(long, env = "RPC_LISTEN", default_value = "0.0.0.0:8888")]
+    pub listen: SocketAddr,
+
+    /// Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for
+    /// TLS, `redis-cluster://host:port?node=host:port` for Redis Cluster).
+    /// Unset: messages are kept in memory only and lost on exit.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Connections in the Redis pool; each one pipelines many requests.
+    #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub redis_pool_size: u16,
+
+    /// Prefix of every Redis key; a room lives at `<prefix><member1>:<member2>`.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "im:chat:")]
+    pub key_prefix: String,
+
+    /// Longest a storage command may take, in milliseconds, before the call
+    /// is answered with code 500. Kept below the gateway's 1 s RPC timeout so
+    /// that HTTP clients see our error message rather than a timeout.
+    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 800)]
+    pub storage_timeout_ms: u64,
+
+    /// etcd endpoints, comma-separated, `host:port` with or without
+    /// `http://`. Unset: the server does not register itself.
+    #[arg(long, env = "ETCD_ENDPOINTS", value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+
+    /// Service name registered in etcd (the gateway's Kitex client looks up
+    /// this name).
+    #[arg(long, env = "RPC_SERVICE_NAME", default_value = "demo.rpc.server")]
+    pub service_name: String,
+
+    /// `host:port` written to etcd for clients to dial. Default: the listen
+    /// address, or the first non-loopback IPv4 address when listening on
+    /// 0.0.0.0.
+    #[arg(long, env = "RPC_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
+
+    /// TTL of the etcd lease in seconds (the variable is Kitex's).
+    #[arg(long, env = "KITEX_ETCD_REGISTRY_LEASE_TTL", default_value_t = 60,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub etcd_lease_ttl: i64,
+
+    /// Largest message text accepted, in bytes.
+    #[arg(long, env = "MAX_TEXT_BYTES", default_value_t = 64 * 1024)]
+    pub max_text_bytes: usize,
+
+    /// Largest page a Pull returns; larger limits are capped to it.
+    #[arg(long, env = "MAX_PAGE_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_page_size: u32,
+}
+
+impl Config {
+    pub fn storage_timeout(&self) -> Duration {
+        Duration::from_millis(self.storage_timeout_ms)
+    }
+
+    /// The etcd endpoints that are not blank (an empty `ETCD_ENDPOINTS=`
+    /// in a compose file means "no registration").
+    pub fn etcd_endpoints(&self) -> Vec<String> {
+        self.etcd_endpoints
+            .iter()
+            .map(|endpoint| endpoint.trim().to_owned())
+            .filter(|endpoint| !endpoint.is_empty())
+            .collect()
+    }
+
+    /// The Redis URL, if one is set and not blank.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_template() {
+        let config = Config::try_parse_from(["rpc-server"]).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:8888".parse().unwrap());
+        assert_eq!(config.service_name, "demo.rpc.server");
+        assert_eq!(config.max_text_bytes, 65536);
+        assert_eq!(config.max_page_size, 100);
+        assert_eq!(config.etcd_lease_ttl, 60);
+        assert!(config.etcd_endpoints().is_empty());
+    }
+
+    #[test]
+    fn endpoints_are_comma_separated_and_blank_ones_dropped() {
+        let config = Config::try_parse_from([
+            "rpc-server",
+            "--etcd-endpoints",
+            "127.0.0.1:2379, http://etcd:2379,",
+            "--redis-url",
+            " ",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.etcd_endpoints(),
+            ["127.0.0.1:2379", "http://etcd:2379"]
+        );
+        assert_eq!(config.redis_url(), None);
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        assert!(Config::try_parse_from(["rpc-server", "--max-page-size", "0"]).is_err());
+        assert!(Config::try_parse_from(["rpc-server", "--listen", "nowhere"]).is_err());
+    }
+}

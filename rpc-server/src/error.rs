@@ -1,0 +1,64 @@
+//! The one error type of the server and the response code each variant maps to.
+use thiserror::Error;
+
+/// Response code of a successful call.
+pub const CODE_OK: i32 = 0;
+/// Response code of a request the client must fix.
+pub const CODE_BAD_REQUEST: i32 = 400;
+/// Response code of a failure on our side (storage).
+pub const CODE_INTERNAL: i32 = 500;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A request field is malformed; `field` is the IDL field's name as a
+    /// client would write it, so the message points at what to fix.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+
+    /// The store cannot be reached right now (not yet connected, connection
+    /// lost, timed out). Clients may retry.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+
+    /// The store answered, but with an error or with data we cannot read.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The `Code` a response carries for this error.
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::InvalidArgument { .. } => CODE_BAD_REQUEST,
+            Error::StorageUnavailable(_) | Error::Storage(_) => CODE_INTERNAL,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_messages() {
+        let bad = Error::invalid("chat", "must contain exactly one ':'");
+        assert_eq!(bad.code(), 400);
+        assert_eq!(
+            bad.to_string(),
+            "invalid chat: must contain exactly one ':'"
+        );
+        let down = Error::StorageUnavailable("connection refused".into());
+        assert_eq!(down.code(), 500);
+        assert_eq!(down.to_string(), "storage unavailable: connection refused");
+        assert_eq!(Error::Storage("x".into()).code(), 500);
+    }
+}
