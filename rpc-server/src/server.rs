@@ -27,6 +27,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 command_timeout: config.storage_timeout(),
             })?;
             tracing::info!(pool_size = config.redis_pool_size, prefix = %config.key_prefix, "storing messages in Redis");
+            // Give a Redis that is already up the chance to connect before the
+            // first request; one that is not must not hold up the start.
+            if tokio::time::timeout(config.storage_timeout(), store.wait_connected())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "Redis is not reachable yet: answering 500 until it is, reconnecting in the background"
+                );
+            }
             serve(&config, Arc::new(store), limits).await
         }
         None => {
