@@ -1,0 +1,69 @@
+// Command http-server is the HTTP gateway of the IM service: Hertz in front,
+// a Kitex client to the rpc-server behind.
+package main
+
+import (
+	"net"
+	"os"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/cloudwego/hertz/pkg/common/hlog"
+	"github.com/cloudwego/hertz/pkg/route"
+	"github.com/cloudwego/kitex/client"
+	etcd "github.com/kitex-contrib/registry-etcd"
+
+	"github.com/im-rs/http-server-go/kitex_gen/rpc/imservice"
+)
+
+const rpcServiceName = "demo.rpc.server"
+
+func main() {
+	cfg, err := configFromEnv(os.Getenv)
+	if err != nil {
+		hlog.Fatalf("config: %v", err)
+	}
+	logConfig(cfg)
+
+	r, err := etcd.NewEtcdResolver(cfg.EtcdEndpoints)
+	if err != nil {
+		hlog.Fatalf("etcd resolver: %v", err)
+	}
+	opts := []client.Option{
+		client.WithResolver(r),
+		client.WithRPCTimeout(1 * time.Second),
+	}
+	if !cfg.Discovery {
+		// Given after the resolver, the fixed address replaces it.
+		opts = append(opts, client.WithHostPorts(cfg.RPCAddr))
+	}
+	cli, err := imservice.NewClient(rpcServiceName, opts...)
+	if err != nil {
+		hlog.Fatalf("kitex client: %v", err)
+	}
+
+	h := server.Default(server.WithHostPorts(cfg.HTTPAddr))
+	registerRoutes(h, NewHandler(cli))
+	h.Spin()
+}
+
+func registerRoutes(r route.IRoutes, h *Handler) {
+	r.GET("/ping", h.Ping)
+	r.POST("/api/send", h.Send)
+	r.GET("/api/pull", h.Pull)
+}
+
+// logConfig prints what the gateway listens on and dials. Kitex silently
+// treats a WithHostPorts host that does not resolve as a unix socket path, so
+// that case gets a warning.
+func logConfig(cfg Config) {
+	hlog.Infof("http-server: listening on %s", cfg.HTTPAddr)
+	if cfg.Discovery {
+		hlog.Infof("http-server: rpc %s discovered through etcd %v (RPC_DISCOVERY=etcd)", rpcServiceName, cfg.EtcdEndpoints)
+		return
+	}
+	hlog.Infof("http-server: rpc %s at fixed address %s (etcd %v not used for it)", rpcServiceName, cfg.RPCAddr, cfg.EtcdEndpoints)
+	if _, err := net.ResolveTCPAddr("tcp", cfg.RPCAddr); err != nil {
+		hlog.Warnf("http-server: RPC_ADDR %q does not resolve as host:port (%v); Kitex will dial it as a unix socket path", cfg.RPCAddr, err)
+	}
+}
