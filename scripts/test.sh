@@ -28,9 +28,20 @@ stage() {
     fi
 }
 
+# The compose plugin where Docker is installed, Debian's docker-compose elsewhere.
+compose_config() {
+    if docker compose version >/dev/null 2>&1; then
+        docker compose -f docker-compose.yml config -q
+    else
+        docker-compose -f docker-compose.yml config -q
+    fi
+}
+
 stage rustfmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
+stage gateway make -C http-server-go --no-print-directory build vet test
+stage compose compose_config
 
 echo
 echo "=== stages: $passed passed, ${#failed[@]} failed${failed:+ (${failed[*]})}"
