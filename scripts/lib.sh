@@ -35,14 +35,14 @@ start_etcd() {
         --initial-cluster "default=$peer" >"$dir/etcd.log" 2>&1 &
 }
 
-# stop_all PID...: SIGTERM each process, newest first, then wait for them.
+# stop_all PID...: stops each process with SIGTERM, newest first, waiting
+# for each to exit before the next, so that a server drains its requests
+# while the services behind it are still up.
 stop_all() {
     local pid
     for ((i = $#; i > 0; i--)); do
         pid=${!i}
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "$@"; do
+        kill -TERM "$pid" 2>/dev/null || continue
         wait "$pid" 2>/dev/null || true
     done
 }
