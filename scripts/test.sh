@@ -42,6 +42,10 @@ stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
 stage gateway make -C http-server-go --no-print-directory build vet test
 stage compose compose_config
+# The e2e tests use the debug rpc-server that cargo test built: speed does
+# not matter there, and it saves a release build.
+stage e2e-http env RPC_SERVER_BIN=target/debug/rpc-server GATEWAY_BIN=http-server-go/bin/http-server \
+    python3 -m pytest tests/e2e -q -p no:cacheprovider
 
 echo
 echo "=== stages: $passed passed, ${#failed[@]} failed${failed:+ (${failed[*]})}"

@@ -88,6 +88,11 @@ pub struct Registrar {
 impl Registrar {
     /// Starts registering in the background; returns at once.
     pub fn spawn(registration: Registration) -> Registrar {
+        tracing::info!(
+            key = %registration.key(),
+            endpoints = ?registration.endpoints,
+            "registering in etcd"
+        );
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(run(registration, stopped));
         Registrar { stop, task }
