@@ -37,6 +37,32 @@ compose_config() {
     fi
 }
 
+# The load generator against the real server on a real Redis, for a few
+# seconds: it must run and every acknowledged send must be in Redis. Speed is
+# not asserted here; scripts/bench.sh measures it.
+bench_smoke() {
+    cargo build --quiet --locked -p rpc-server -p im-bench || return 1
+    local dir redis_port rpc_port pids=() status=1
+    dir=$(mktemp -d)
+    redis_port=$(free_port)
+    rpc_port=$(free_port)
+    start_redis "$redis_port" "$dir" --save "" --appendonly no
+    pids+=($!)
+    if wait_for_port "$redis_port" redis-server; then
+        RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_URL="redis://127.0.0.1:$redis_port" RUST_LOG=warn \
+            target/debug/rpc-server >"$dir/rpc-server.log" 2>&1 &
+        pids+=($!)
+        if wait_for_port "$rpc_port" rpc-server; then
+            target/debug/im-bench --smoke --workload mixed --addr "127.0.0.1:$rpc_port" \
+                --server-pid "${pids[1]}" --verify-redis "redis://127.0.0.1:$redis_port"
+            status=$?
+        fi
+    fi
+    stop_all "${pids[@]}"
+    rm -rf "$dir"
+    return $status
+}
+
 stage rustfmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
@@ -46,6 +72,7 @@ stage compose compose_config
 # not matter there, and it saves a release build.
 stage e2e-http env RPC_SERVER_BIN=target/debug/rpc-server GATEWAY_BIN=http-server-go/bin/http-server \
     python3 -m pytest tests/e2e -q -p no:cacheprovider
+stage bench-smoke bench_smoke
 
 echo
 echo "=== stages: $passed passed, ${#failed[@]} failed${failed:+ (${failed[*]})}"
