@@ -114,9 +114,9 @@ fn page_response(page: Page) -> PullResponse {
         .messages
         .into_iter()
         .map(|stored| Message {
-            chat: Some(FastStr::from_string(stored.chat)),
-            text: Some(FastStr::from_string(stored.text)),
-            sender: Some(FastStr::from_string(stored.sender)),
+            chat: Some(stored.chat),
+            text: Some(stored.text),
+            sender: Some(stored.sender),
             send_time: Some(stored.send_time),
         })
         .collect();

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use pilota::FastStr;
+
 use super::{MessageStore, NewMessage, Page, StoredMessage, now_micros};
 use crate::error::{Error, Result};
 use crate::room::{PageQuery, Room};
@@ -39,9 +41,9 @@ impl MessageStore for MemoryStore {
         messages.insert(
             send_time,
             StoredMessage {
-                chat: message.chat.to_owned(),
-                text: message.text.to_owned(),
-                sender: message.sender.to_owned(),
+                chat: FastStr::new(message.chat),
+                text: FastStr::new(message.text),
+                sender: FastStr::new(message.sender),
                 send_time,
             },
         );

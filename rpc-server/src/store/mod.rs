@@ -9,7 +9,8 @@
 //! works as an exact, inclusive page cursor.
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
+use pilota::FastStr;
+use serde::Serialize;
 
 use crate::error::Result;
 use crate::room::{PageQuery, Room};
@@ -30,11 +31,14 @@ pub struct NewMessage<'a> {
 
 /// A stored message. `chat` is kept as the sender wrote it (`"b:a"` stays
 /// `"b:a"` even though the room is `"a:b"`), as the Go server does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The strings are `FastStr`, the wire types' string, so a page goes from
+/// the store into the response without copying the texts again.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
-    pub chat: String,
-    pub text: String,
-    pub sender: String,
+    pub chat: FastStr,
+    pub text: FastStr,
+    pub sender: FastStr,
     /// Microseconds since the Unix epoch, unique within the room.
     pub send_time: i64,
 }
@@ -94,9 +98,9 @@ mod tests {
 
     fn message(send_time: i64) -> StoredMessage {
         StoredMessage {
-            chat: "a:b".into(),
-            text: String::new(),
-            sender: "a".into(),
+            chat: FastStr::from_static_str("a:b"),
+            text: FastStr::empty(),
+            sender: FastStr::from_static_str("a"),
             send_time,
         }
     }

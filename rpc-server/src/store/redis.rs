@@ -14,14 +14,17 @@
 //! Commands are never retried by fred (`max_command_attempts = 1`): a send
 //! whose connection drops after Redis executed it would otherwise be stored
 //! twice. The caller gets a 500 instead and decides.
+use std::borrow::Cow;
 use std::time::Duration;
 
-use fred::bytes::Bytes;
+use bytes::Bytes;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as RedisError, ErrorKind, EventInterface, LuaInterface,
     Pool, ReconnectPolicy, SortedSetsInterface,
 };
 use fred::types::sorted_sets::{ZRange, ZSort};
+use pilota::FastStr;
+use serde::Deserialize;
 
 use super::{MessageStore, NewMessage, Page, StoredMessage};
 use crate::error::{Error, Result};
@@ -187,15 +190,47 @@ impl MessageStore for RedisStore {
             .await
             .map_err(storage_error)?;
         let messages = members
-            .iter()
+            .into_iter()
             .map(|member| {
-                serde_json::from_slice::<StoredMessage>(member).map_err(|err| {
+                decode_member(member).map_err(|err| {
                     Error::Storage(format!("unreadable message in {}: {err}", room.key()))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_overfetch(messages, query.limit))
     }
+}
+
+/// A sorted-set member as stored, its strings borrowed from the reply.
+#[derive(Deserialize)]
+struct Member<'a> {
+    #[serde(borrow)]
+    chat: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(borrow)]
+    sender: Cow<'a, str>,
+    send_time: i64,
+}
+
+/// Decodes a member without copying its strings: a string without JSON
+/// escapes becomes a slice of the reply buffer itself.
+fn decode_member(member: Bytes) -> serde_json::Result<StoredMessage> {
+    let decoded: Member<'_> = serde_json::from_slice(&member)?;
+    let share = |text: Cow<'_, str>| match text {
+        // SAFETY: `text` is a `&str` borrowed from `member`, so it is valid
+        // UTF-8 and `slice_ref` returns exactly its bytes.
+        Cow::Borrowed(text) => unsafe {
+            FastStr::from_bytes_unchecked(member.slice_ref(text.as_bytes()))
+        },
+        Cow::Owned(text) => FastStr::from_string(text),
+    };
+    Ok(StoredMessage {
+        chat: share(decoded.chat),
+        text: share(decoded.text),
+        sender: share(decoded.sender),
+        send_time: decoded.send_time,
+    })
 }
 
 fn is_noscript(err: &RedisError) -> bool {
