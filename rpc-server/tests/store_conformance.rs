@@ -141,6 +141,10 @@ async fn pages_are_exact_in_both_directions<S: MessageStore>(f: Fixture<S>) {
     let room = room("p:q");
     let mut times = Vec::new();
     for i in 0..23 {
+        if i == 6 {
+            // Leave a gap after m5 so that a cursor can fall between two messages.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         times.push(
             f.first
                 .append(&room, message("p:q", "q", &format!("m{i}")))
@@ -179,6 +183,7 @@ async fn pages_are_exact_in_both_directions<S: MessageStore>(f: Fixture<S>) {
     assert_eq!(texts(&page), ["m5", "m4", "m3"]);
     assert_eq!(page.next_cursor, Some(times[2]));
     // A cursor between two messages starts at the next one in the direction.
+    assert!(times[6] > times[5] + 1);
     let page = f
         .first
         .page(&room, &query(Some(times[5] + 1), 1, false))
