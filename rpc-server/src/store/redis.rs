@@ -18,11 +18,13 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fred::bytes_utils::Str;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as RedisError, ErrorKind, EventInterface, LuaInterface,
     Pool, ReconnectPolicy, SortedSetsInterface,
 };
 use fred::types::sorted_sets::{ZRange, ZSort};
+use fred::types::{Key, Value};
 use pilota::FastStr;
 use serde::Deserialize;
 
@@ -62,7 +64,7 @@ pub struct RedisOptions {
 pub struct RedisStore {
     pool: Pool,
     key_prefix: String,
-    append_sha: String,
+    append_sha: Str,
 }
 
 impl RedisStore {
@@ -101,7 +103,7 @@ impl RedisStore {
         Ok(RedisStore {
             pool,
             key_prefix: options.key_prefix.clone(),
-            append_sha: fred::util::sha1_hash(APPEND_SCRIPT),
+            append_sha: Str::from(fred::util::sha1_hash(APPEND_SCRIPT)),
         })
     }
 
@@ -138,16 +140,18 @@ impl RedisStore {
 
 impl MessageStore for RedisStore {
     async fn append(&self, room: &Room, message: NewMessage<'_>) -> Result<i64> {
-        let key = self.key(room);
         let mut member = serde_json::to_string(&message)
             .map_err(|err| Error::Storage(format!("encoding message: {err}")))?;
         // `{"chat":..,"sender":..}` -> `{"chat":..,"sender":..,"send_time":`
         member.pop();
         member.push_str(r#","send_time":"#);
+        // Bytes-backed, so the copies a NOSCRIPT retry needs are cheap.
+        let key = Key::from(self.key(room));
+        let member = Value::String(Str::from(member));
 
         let client = self.client()?;
         match client
-            .evalsha(&self.append_sha, key.clone(), member.clone())
+            .evalsha(self.append_sha.clone(), key.clone(), member.clone())
             .await
         {
             Err(err) if is_noscript(&err) => {
@@ -158,7 +162,7 @@ impl MessageStore for RedisStore {
                     .await
                     .map_err(storage_error)?;
                 client
-                    .evalsha(&self.append_sha, key, member)
+                    .evalsha(self.append_sha.clone(), key, member)
                     .await
                     .map_err(storage_error)
             }
