@@ -67,6 +67,7 @@ stage rustfmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
 stage gateway make -C http-server-go --no-print-directory build vet test
+stage go-baseline make -C bench/go-baseline --no-print-directory build vet test
 stage compose compose_config
 # The e2e tests use the debug rpc-server that cargo test built: speed does
 # not matter there, and it saves a release build.
