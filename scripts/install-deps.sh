@@ -1,51 +1,104 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing the stack need on Debian,
-# skipping whatever is already there. Safe to run again and again.
+# Makes sure this Debian machine provides what building, running and testing
+# the stack need, and installs Debian packages for whatever is missing. Quiet
+# and quick (about a second) when everything is there; safe to run again.
 #
-#   redis-server, redis-tools  Redis and redis-cli / redis-benchmark
-#   etcd-server, etcd-client   etcd and etcdctl (service discovery)
-#   protobuf-compiler          protoc, needed by the etcd-client crate's build
-#   build-essential            a C compiler (volo-build compiles libgit2)
-#   docker-compose             only to validate docker-compose.yml here
-#   python3 + pytest           the end-to-end HTTP tests
-# Rust (cargo) and Go must already be installed; crates and Go modules are
-# fetched by cargo and go themselves.
+# Each prerequisite is checked by what it provides, not by a command name:
+#   protoc compiles a .proto importing google/protobuf/descriptor.proto
+#                            protobuf-compiler, libprotobuf-dev (the etcd-client
+#                            crate's build; protoc alone lacks descriptor.proto)
+#   cc compiles, ar archives and cc links a C file
+#                            build-essential (volo-build compiles libgit2)
+#   make                     make (the Go modules' Makefiles)
+#   redis-server, redis-cli, redis-benchmark    redis-server, redis-tools
+#   etcd, etcdctl            etcd-server, etcd-client
+#   a Python that imports pytest and tests/e2e/conftest.py
+#                            python3, python3-pytest (see test_python in
+#                            scripts/lib.sh: a pyenv `python3` on PATH without
+#                            pytest is passed over for Debian's /usr/bin/python3)
+#   curl                     curl (scripts/fresh-check.sh, the README's examples)
+#   a CA bundle for HTTPS    ca-certificates (cargo and go download over HTTPS)
+#   compose config           docker-compose (only to validate docker-compose.yml)
+# Packages come from Debian only, never pip. Rust (cargo >= 1.85) and Go must
+# already be installed; crates and Go modules are fetched by cargo and go.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
-missing=()
-want() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-want redis-server redis-server
-want redis-cli redis-tools
-want redis-benchmark redis-tools
-want etcd etcd-server
-want etcdctl etcd-client
-want protoc protobuf-compiler
-want cc build-essential
-want make make
-want python3 python3
-if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
-    missing+=(docker-compose)
-fi
+fail() {
+    echo "install-deps: $*" >&2
+    exit 1
+}
 
-if ((${#missing[@]})); then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    # Sorted and unique: redis-tools may be wanted twice.
-    mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
-    echo "install-deps: apt-get install ${packages[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-fi
+# Rust and Go come from their own installers, not from here.
+cargo --version >/dev/null 2>&1 ||
+    fail "Rust is missing: install it with rustup (https://rustup.rs), Rust >= 1.85"
+rust_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+((${rust_minor:-0} >= 85)) || fail "Rust >= 1.85 is needed, found: $(rustc --version)"
+go version >/dev/null 2>&1 ||
+    fail "Go is missing: install Go >= 1.22 from https://go.dev/dl/ and put its bin/ on PATH"
 
-if ! python3 -m pytest --version >/dev/null 2>&1; then
-    echo "install-deps: pip install pytest"
-    python3 -m pip install --quiet pytest 2>/dev/null ||
-        python3 -m pip install --quiet --break-system-packages pytest
-fi
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
 
-for tool in cargo go; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "install-deps: '$tool' is required (Rust >= 1.85 from rustup, Go >= 1.22)" >&2
-        exit 1
+quietly() { "$@" >/dev/null 2>&1; }
+
+has_protoc() {
+    printf '%s\n' 'syntax = "proto3";' 'import "google/protobuf/descriptor.proto";' \
+        'message Probe { google.protobuf.FileDescriptorProto file = 1; }' >"$probe/probe.proto"
+    quietly protoc -I "$probe" --descriptor_set_out="$probe/probe.pb" "$probe/probe.proto"
+}
+
+has_c_toolchain() {
+    printf '%s\n' '#include <stdio.h>' 'int probe(void) { return puts("ok") < 0; }' >"$probe/lib.c"
+    printf '%s\n' 'int probe(void);' 'int main(void) { return probe(); }' >"$probe/main.c"
+    quietly cc -c -o "$probe/lib.o" "$probe/lib.c" &&
+        quietly ar rcs "$probe/libprobe.a" "$probe/lib.o" &&
+        quietly cc -o "$probe/probe" "$probe/main.c" -L"$probe" -lprobe &&
+        [ "$("$probe/probe")" = ok ]
+}
+
+has_redis() {
+    quietly redis-server --version && quietly redis-cli --version && quietly redis-benchmark --version
+}
+
+has_compose() {
+    quietly docker compose version || quietly docker-compose version
+}
+
+# check DESCRIPTION PACKAGES TEST...: notes PACKAGES when TEST fails.
+missing_what=()
+missing_packages=()
+check() {
+    if ! "${@:3}"; then
+        missing_what+=("$1")
+        read -ra pkgs <<<"$2"
+        missing_packages+=("${pkgs[@]}")
     fi
-done
+}
+run_checks() {
+    missing_what=()
+    missing_packages=()
+    check "protoc with google/protobuf/descriptor.proto" "protobuf-compiler libprotobuf-dev" has_protoc
+    check "a C compiler, archiver and linker" "build-essential" has_c_toolchain
+    check "make" "make" quietly make --version
+    check "redis-server, redis-cli, redis-benchmark" "redis-server redis-tools" has_redis
+    check "etcd" "etcd-server" quietly etcd --version
+    check "etcdctl" "etcd-client" quietly etcdctl version
+    check "a Python that imports pytest and tests/e2e/conftest.py" "python3 python3-pytest" test_python
+    check "curl" "curl" quietly curl --version
+    check "CA certificates (/etc/ssl/certs/ca-certificates.crt)" "ca-certificates" \
+        test -s /etc/ssl/certs/ca-certificates.crt
+    check "docker compose or docker-compose" "docker-compose" has_compose
+}
+
+run_checks >/dev/null
+((${#missing_what[@]} == 0)) && exit 0
+
+mapfile -t packages < <(printf '%s\n' "${missing_packages[@]}" | sort -u)
+apt_install "${packages[@]}" ||
+    fail "could not install ${packages[*]} (needed for: $(IFS=";"; echo "${missing_what[*]}")): ${apt_error:-}"
+
+run_checks >/dev/null
+((${#missing_what[@]} == 0)) ||
+    fail "still missing after installing ${packages[*]}: $(IFS=";"; echo "${missing_what[*]}")"

@@ -1,8 +1,66 @@
+# shellcheck shell=bash
 # Shell helpers shared by the scripts; source it, don't run it.
 
 # Prints a TCP port on 127.0.0.1 that nobody listens on right now.
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Whether Python interpreter $1 can run the end-to-end tests: it imports
+# pytest and every module that tests/e2e/*.py import (found by parsing them,
+# without running them). Run from the repository root.
+python_runs_e2e() {
+    command -v "$1" >/dev/null 2>&1 && "$1" -B - tests/e2e >/dev/null 2>&1 <<'PY'
+import ast, importlib, pathlib, sys
+files = sorted(pathlib.Path(sys.argv[1]).glob("*.py"))
+local = {f.stem for f in files}
+wanted = {"pytest"}
+for f in files:
+    for node in ast.walk(ast.parse(f.read_text(), str(f))):
+        if isinstance(node, ast.Import):
+            wanted.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            wanted.add(node.module)
+for name in sorted(wanted):
+    if name.split(".")[0] not in local:
+        importlib.import_module(name)
+PY
+}
+
+# Prints the Python that runs the tests: $PYTHON if set, else `python3` on
+# PATH (which may be a pyenv or venv Python), else Debian's /usr/bin/python3
+# (where python3-pytest installs), whichever first passes python_runs_e2e.
+test_python() {
+    local py
+    for py in ${PYTHON:+"$PYTHON"} python3 /usr/bin/python3; do
+        if python_runs_e2e "$py"; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# apt_install PACKAGE...: installs Debian packages without recommends, as
+# root or through sudo, running `apt-get update` first (once per script).
+# Says what it installs in one line and is otherwise quiet; on failure it
+# returns 1 with apt's last message in $apt_error.
+apt_install() {
+    local sudo=() log
+    ((EUID == 0)) || sudo=(sudo)
+    log=$(mktemp)
+    echo "install: apt-get install $*"
+    if { [ -n "${_apt_updated:-}" ] || "${sudo[@]}" apt-get update -qq >"$log" 2>&1; } &&
+        _apt_updated=1 &&
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
+        rm -f "$log"
+        return 0
+    fi
+    # shellcheck disable=SC2034 # read by the caller
+    apt_error=$(grep -v '^debconf:' "$log" | tail -n 1)
+    rm -f "$log"
+    return 1
 }
 
 # wait_for_port PORT NAME [SECONDS]: waits until 127.0.0.1:PORT accepts.

@@ -24,33 +24,53 @@ echo "run: building rpc-server (release) and the gateway"
 cargo build --release --quiet -p rpc-server
 make -C http-server-go --no-print-directory build >/dev/null
 
+# Every process started, with its name and log, in start order.
 pids=()
+names=()
+logs=()
+started() {
+    pids+=("$1")
+    names+=("$2")
+    logs+=("$3")
+}
+# up NAME PORT: waits until the process NAME listens on PORT, else points at its log.
+up() {
+    wait_for_port "$2" "$1" && return
+    for i in "${!names[@]}"; do
+        [ "${names[i]}" != "$1" ] || echo "run: see its log: ${logs[i]}" >&2
+    done
+    exit 1
+}
+
+# shellcheck disable=SC2317 # invoked by the traps
 shutdown() {
     trap - EXIT INT TERM
     echo
     echo "run: stopping"
     stop_all "${pids[@]}"
+    echo "run: stopped"
 }
 trap shutdown EXIT
+# Until everything is up, Ctrl-C (or SIGTERM) just stops what has started.
 trap 'exit 130' INT TERM
 
 start_redis "$REDIS_PORT" "$STATE_DIR/redis" --appendonly yes --save ""
-pids+=($!)
+started $! redis-server "$STATE_DIR/redis/redis.log"
 start_etcd "$ETCD_PORT" "$ETCD_PEER_PORT" "$STATE_DIR/etcd"
-pids+=($!)
-wait_for_port "$REDIS_PORT" redis-server
-wait_for_port "$ETCD_PORT" etcd
+started $! etcd "$STATE_DIR/etcd/etcd.log"
+up redis-server "$REDIS_PORT"
+up etcd "$ETCD_PORT"
 
 RPC_LISTEN="127.0.0.1:$RPC_PORT" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
     ETCD_ENDPOINTS="127.0.0.1:$ETCD_PORT" target/release/rpc-server \
     >"$STATE_DIR/rpc-server.log" 2>&1 &
-pids+=($!)
-wait_for_port "$RPC_PORT" rpc-server
+started $! rpc-server "$STATE_DIR/rpc-server.log"
+up rpc-server "$RPC_PORT"
 
 HTTP_ADDR="$HTTP_ADDR" RPC_ADDR="127.0.0.1:$RPC_PORT" ETCD_ENDPOINTS="127.0.0.1:$ETCD_PORT" \
     http-server-go/bin/http-server >"$STATE_DIR/gateway.log" 2>&1 &
-pids+=($!)
-wait_for_port "$http_port" gateway
+started $! gateway "$STATE_DIR/gateway.log"
+up gateway "$http_port"
 
 cat <<EOT
 
@@ -69,7 +89,24 @@ Try it:
 Press Ctrl-C to stop everything.
 EOT
 
-# Stop everything as soon as any one of the processes exits.
-wait -n "${pids[@]}"
-echo "run: a process exited; see the logs in $STATE_DIR/" >&2
-exit 1
+# Runs until Ctrl-C or SIGTERM (a requested stop: exit 0), or until one of
+# the processes exits by itself (a crash: say which, stop the rest, exit 1).
+# Ctrl-C reaches every process of the foreground group at once, so one of
+# them may exit before this shell has run its trap: an exit counts as a
+# crash only if no stop request has arrived shortly after it either.
+stop_requested=""
+trap 'stop_requested=1' INT TERM
+while [ -z "$stop_requested" ]; do
+    exited=""
+    wait -n -p exited "${pids[@]}" && status=0 || status=$?
+    [ -n "$exited" ] || continue
+    sleep 0.5
+    [ -z "$stop_requested" ] || break
+    for i in "${!pids[@]}"; do
+        if [ "${pids[i]}" = "$exited" ]; then
+            echo "run: ${names[i]} exited (status $status); see its log: ${logs[i]}" >&2
+        fi
+    done
+    exit 1
+done
+exit 0

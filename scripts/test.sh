@@ -2,14 +2,18 @@
 # Runs every test of the project on a fresh Debian machine: installs what is
 # missing, then lints, unit and integration tests (real Redis and etcd), the
 # gateway's Go tests, the end-to-end HTTP tests through the real stack, the
-# compose file check and a benchmark smoke run. Every server binds to
+# compose file check, a benchmark smoke run and, last, the fresh-machine
+# check (scripts/fresh-check.sh; FRESH_CHECK=0 skips it). Every server binds to
 # 127.0.0.1 on a free port and is stopped afterwards. Exits non-zero if any
 # stage fails; the last line counts the stages.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 source scripts/lib.sh
 
 bash scripts/install-deps.sh || exit 1
+# The Python that can run the e2e tests (not always `python3` on PATH).
+PYTHON=$(test_python) || exit 1
+export PYTHON
 
 passed=0
 failed=()
@@ -72,8 +76,13 @@ stage compose compose_config
 # The e2e tests use the debug rpc-server that cargo test built: speed does
 # not matter there, and it saves a release build.
 stage e2e-http env RPC_SERVER_BIN=target/debug/rpc-server GATEWAY_BIN=http-server-go/bin/http-server \
-    python3 -m pytest tests/e2e -q -p no:cacheprovider
+    "$PYTHON" -m pytest tests/e2e -q -p no:cacheprovider
 stage bench-smoke bench_smoke
+# The README's two commands on a fresh minimal Debian root (chroot), from the
+# committed HEAD; FRESH_CHECK=0 skips it (and is set inside it).
+if [ "${FRESH_CHECK:-1}" != 0 ]; then
+    stage fresh-check bash scripts/fresh-check.sh
+fi
 
 echo
 echo "=== stages: $passed passed, ${#failed[@]} failed${failed:+ (${failed[*]})}"
