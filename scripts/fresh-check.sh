@@ -186,7 +186,7 @@ mount_all() {
     # Like any installed machine: name resolution and a hosts file.
     cp -L /etc/resolv.conf "$root/etc/resolv.conf" &&
         cp -L /etc/hosts "$root/etc/hosts" &&
-        findmnt -R -o TARGET,FSTYPE,OPTIONS "$root" | sed 's/^/    /'
+        findmnt -rn -o TARGET,FSTYPE,OPTIONS | awk -v r="$root" 'index($1, r "/") == 1 { print "    " $0 }'
 }
 
 clone() {
