@@ -73,6 +73,7 @@ stage cargo-test cargo test --workspace --locked
 stage gateway make -C http-server-go --no-print-directory build vet test
 stage go-baseline make -C bench/go-baseline --no-print-directory build vet test
 stage compose compose_config
+stage k8s-manifests make -C deploy/k8s/check --no-print-directory vet test check
 # The e2e tests use the debug rpc-server that cargo test built: speed does
 # not matter there, and it saves a release build.
 stage e2e-http env RPC_SERVER_BIN=target/debug/rpc-server GATEWAY_BIN=http-server-go/bin/http-server \
