@@ -44,7 +44,8 @@ pub struct Config {
     /// Longest a storage command may take, in milliseconds, before the call
     /// is answered with code 500. Kept below the gateway's 1 s RPC timeout so
     /// that HTTP clients see our error message rather than a timeout.
-    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 800)]
+    #[arg(long, env = "STORAGE_TIMEOUT_MS", default_value_t = 800,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub storage_timeout_ms: u64,
 
     /// etcd endpoints, comma-separated, `host:port` with or without
@@ -68,9 +69,39 @@ pub struct Config {
           value_parser = clap::value_parser!(i64).range(1..))]
     pub etcd_lease_ttl: i64,
 
-    /// Largest message text accepted, in bytes.
-    #[arg(long, env = "MAX_TEXT_BYTES", default_value_t = 64 * 1024)]
-    pub max_text_bytes: usize,
+    /// Largest message text accepted, in bytes (at most 16 MiB).
+    #[arg(long, env = "MAX_TEXT_BYTES", default_value_t = 64 * 1024,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_TEXT_LIMIT))]
+    pub max_text_bytes: u32,
+
+    /// Largest request accepted on any transport, in bytes. A connection
+    /// that sends or declares more is closed before the bytes are read.
+    /// Default: twice --max-text-bytes plus 64 KiB, at least 1 MiB.
+    #[arg(long, env = "MAX_REQUEST_BYTES",
+          value_parser = clap::value_parser!(u32).range(1024..=64 * 1024 * 1024))]
+    pub max_request_bytes: Option<u32>,
+
+    /// Most client connections open at once; more are closed on arrival.
+    /// Default: what the open file limit allows (its soft limit is raised to
+    /// the hard limit at start), at most 10000.
+    #[arg(long, env = "RPC_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
+    /// A request must arrive whole within this many milliseconds of its
+    /// first byte, and a client must take its reply within as long; else
+    /// the connection is closed.
+    #[arg(long, env = "RPC_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub read_timeout_ms: u64,
+
+    /// A connection with no request in progress is closed after this many
+    /// milliseconds. Longer than a Kitex client keeps a pooled connection
+    /// idle (1 minute by default), so the gateway never picks a connection
+    /// the server has just closed.
+    #[arg(long, env = "RPC_IDLE_TIMEOUT_MS", default_value_t = 300_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
+    pub idle_timeout_ms: u64,
 
     /// Largest page a Pull returns; larger limits are capped to it.
     #[arg(long, env = "MAX_PAGE_SIZE", default_value_t = 100,
@@ -78,7 +109,27 @@ pub struct Config {
     pub max_page_size: u32,
 }
 
+/// Upper bound of `--max-text-bytes`.
+const MAX_TEXT_LIMIT: i64 = 16 * 1024 * 1024;
+
 impl Config {
+    /// The request size bound: as configured, or derived from the text limit
+    /// so that the longest valid Send always fits.
+    pub fn max_request_bytes(&self) -> usize {
+        match self.max_request_bytes {
+            Some(bytes) => bytes as usize,
+            None => (2 * self.max_text_bytes as usize + 64 * 1024).max(1024 * 1024),
+        }
+    }
+
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
     pub fn storage_timeout(&self) -> Duration {
         Duration::from_millis(self.storage_timeout_ms)
     }
@@ -115,6 +166,14 @@ mod tests {
         assert_eq!(config.max_page_size, 100);
         assert_eq!(config.etcd_lease_ttl, 60);
         assert!(config.etcd_endpoints().is_empty());
+        assert_eq!(config.max_request_bytes(), 1024 * 1024);
+        assert_eq!(config.idle_timeout(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn request_bound_follows_a_large_text_limit() {
+        let config = Config::try_parse_from(["rpc-server", "--max-text-bytes", "4194304"]).unwrap();
+        assert_eq!(config.max_request_bytes(), 8 * 1024 * 1024 + 64 * 1024);
     }
 
     #[test]
@@ -138,5 +197,9 @@ mod tests {
     fn nonsense_is_refused() {
         assert!(Config::try_parse_from(["rpc-server", "--max-page-size", "0"]).is_err());
         assert!(Config::try_parse_from(["rpc-server", "--listen", "nowhere"]).is_err());
+        // 0 would mean "no timeout" to the Redis client.
+        assert!(Config::try_parse_from(["rpc-server", "--storage-timeout-ms", "0"]).is_err());
+        assert!(Config::try_parse_from(["rpc-server", "--max-text-bytes", "0"]).is_err());
+        assert!(Config::try_parse_from(["rpc-server", "--max-text-bytes", "16777217"]).is_err());
     }
 }

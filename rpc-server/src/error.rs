@@ -15,10 +15,15 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
 
-    /// The store cannot be reached right now (not yet connected, connection
-    /// lost, timed out). Clients may retry.
+    /// The store cannot be reached right now (not connected, or it refused
+    /// the command before running it). Nothing was stored: safe to retry.
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
+
+    /// The command was sent but no answer came in time (or the connection
+    /// dropped before it came): a Send may or may not have been stored.
+    #[error("storage timeout: {0}")]
+    StorageTimeout(String),
 
     /// The store answered, but with an error or with data we cannot read.
     #[error("storage error: {0}")]
@@ -37,7 +42,9 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::InvalidArgument { .. } => CODE_BAD_REQUEST,
-            Error::StorageUnavailable(_) | Error::Storage(_) => CODE_INTERNAL,
+            Error::StorageUnavailable(_) | Error::StorageTimeout(_) | Error::Storage(_) => {
+                CODE_INTERNAL
+            }
         }
     }
 }

@@ -5,16 +5,21 @@
 //! `Code`, never as a Thrift exception, because the gateway turns an
 //! exception into an opaque HTTP 500 and loses the message.
 use std::sync::Arc;
+use std::time::Duration;
 
 use im_idl::rpc::{ImService, Message, PullRequest, PullResponse, SendRequest, SendResponse};
 use pilota::FastStr;
 use volo_thrift::ServerError;
 
 use crate::error::{CODE_OK, Error, Result};
+use crate::log_limit::RateLimitedLog;
 use crate::room::{self, PageQuery, Room};
 use crate::store::{MessageStore, NewMessage, Page};
 
 const SUCCESS: &str = "success";
+
+static STORAGE_FAILURES: RateLimitedLog =
+    RateLimitedLog::new("requests failed in storage", Duration::from_secs(10));
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -45,9 +50,9 @@ impl<S: MessageStore> Handler<S> {
 
     async fn store_message(&self, req: &SendRequest) -> Result<i64> {
         let message = &req.message;
-        let chat = message.chat.as_deref().unwrap_or_default();
-        let sender = message.sender.as_deref().unwrap_or_default();
-        let text = message.text.as_deref().unwrap_or_default();
+        let chat = optional_utf8("chat", message.chat.as_ref())?;
+        let sender = optional_utf8("sender", message.sender.as_ref())?;
+        let text = optional_utf8("text", message.text.as_ref())?;
         let room = Room::parse(chat)?;
         room.check_sender(sender)?;
         room::check_text(text, self.limits.max_text_bytes)?;
@@ -57,7 +62,7 @@ impl<S: MessageStore> Handler<S> {
     }
 
     async fn read_page(&self, req: &PullRequest) -> Result<Page> {
-        let room = Room::parse(&req.chat)?;
+        let room = Room::parse(utf8("chat", &req.chat)?)?;
         let query = PageQuery::new(
             req.cursor,
             req.limit,
@@ -129,10 +134,23 @@ fn page_response(page: Page) -> PullResponse {
     }
 }
 
+/// A string field as text. The wire types carry strings as raw bytes
+/// (pilota does not check them), so each is checked here before anything
+/// reads it as `str` or stores it.
+fn utf8<'a>(field: &'static str, value: &'a FastStr) -> Result<&'a str> {
+    std::str::from_utf8(value.as_bytes()).map_err(|_| Error::invalid(field, "not valid UTF-8"))
+}
+
+fn optional_utf8<'a>(field: &'static str, value: Option<&'a FastStr>) -> Result<&'a str> {
+    value.map_or(Ok(""), |value| utf8(field, value))
+}
+
+/// Client mistakes are routine (debug); storage failures are logged once per
+/// interval, with a count, however many requests they fail.
 fn log_failure(method: &str, err: &Error) {
     match err {
         Error::InvalidArgument { .. } => tracing::debug!(method, error = %err, "rejected request"),
-        _ => tracing::warn!(method, error = %err, "request failed"),
+        _ => STORAGE_FAILURES.warn(format_args!("{method}: {err}")),
     }
 }
 

@@ -26,20 +26,26 @@ impl Room {
         let Some((first, second)) = chat.split_once(':') else {
             return Err(Error::invalid(
                 "chat",
-                format!("{chat:?} is not \"<member1>:<member2>\": it has no ':'"),
+                format!(
+                    "{} is not \"<member1>:<member2>\": it has no ':'",
+                    quoted(chat)
+                ),
             ));
         };
         if second.contains(':') {
             return Err(Error::invalid(
                 "chat",
-                format!("{chat:?} is not \"<member1>:<member2>\": it has more than one ':'"),
+                format!(
+                    "{} is not \"<member1>:<member2>\": it has more than one ':'",
+                    quoted(chat)
+                ),
             ));
         }
         for member in [first, second] {
             if member.is_empty() {
                 return Err(Error::invalid(
                     "chat",
-                    format!("{chat:?} has an empty member"),
+                    format!("{} has an empty member", quoted(chat)),
                 ));
             }
             if member.len() > MAX_MEMBER_BYTES {
@@ -85,9 +91,24 @@ impl Room {
             let (low, high) = self.members();
             Err(Error::invalid(
                 "sender",
-                format!("{sender:?} is not a member of the chat (members: {low:?}, {high:?})"),
+                format!(
+                    "{} is not a member of the chat (members: {low:?}, {high:?})",
+                    quoted(sender)
+                ),
             ))
         }
+    }
+}
+
+/// Longest part of a client's string repeated in an error message.
+const QUOTE_CHARS: usize = 64;
+
+/// `value` in quotes for an error message, shortened when long: a client
+/// that sends a megabyte of chat does not get it echoed back.
+fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &value[..cut], value.len()),
     }
 }
 
@@ -198,6 +219,14 @@ mod tests {
         assert!(why.contains("129 bytes"), "{why}");
         // The limit counts bytes, not characters: 43 three-byte chars = 129 bytes.
         assert!(Room::parse(&format!("{}:x", "€".repeat(43))).is_err());
+    }
+
+    #[test]
+    fn long_input_is_not_echoed_whole() {
+        let chat = "é".repeat(10_000);
+        let (_, why) = reason(Room::parse(&chat).unwrap_err());
+        assert!(why.len() < 300, "{why}");
+        assert!(why.contains("20000 bytes"), "{why}");
     }
 
     #[test]

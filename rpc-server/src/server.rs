@@ -1,31 +1,52 @@
 //! Start-up and shutdown: choose the store, bind, register, serve, drain.
+//!
+//! [`serve`] runs the whole server over a listener the caller has already
+//! bound, until the caller's shutdown future completes: the binary binds
+//! `--listen` and passes the process's signals ([`run`]); tests bind
+//! `127.0.0.1:0` and pass a channel, and run the server in-process.
+use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
 use im_idl::rpc::ImServiceServer;
-use volo::net::incoming::DefaultIncoming;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use volo_thrift::codec::default::DefaultMakeCodec;
 
 use crate::config::Config;
 use crate::handler::{Handler, Limits};
+use crate::net::{Admission, ConnectionLimits, Connections, GuardedMakeCodec, admission};
 use crate::registry::{self, Registrar, Registration};
 use crate::store::redis::RedisOptions;
 use crate::store::{MemoryStore, MessageStore, RedisStore};
 
-/// Runs the server until SIGINT/SIGTERM/SIGHUP, then deregisters from etcd,
-/// stops accepting and lets open connections finish (Volo drains up to 30 s).
+/// Binds `--listen` and serves until SIGINT, SIGTERM or SIGHUP.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let limits = Limits {
-        max_text_bytes: config.max_text_bytes,
-        max_page_size: config.max_page_size as usize,
-    };
+    // Signal handlers are installed before anything can be accepted, so a
+    // signal that arrives early is not lost.
+    let signal = shutdown_signal()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    serve(listener, config, signal).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting at
+/// once, deregisters from etcd and lets open connections finish (Volo drains
+/// for up to 30 s).
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     match config.redis_url() {
         Some(url) => {
-            let store = RedisStore::connect(&RedisOptions {
+            let store = Arc::new(RedisStore::connect(&RedisOptions {
                 url: url.to_owned(),
                 pool_size: usize::from(config.redis_pool_size),
                 key_prefix: config.key_prefix.clone(),
                 command_timeout: config.storage_timeout(),
-            })?;
+            })?);
             tracing::info!(pool_size = config.redis_pool_size, prefix = %config.key_prefix, "storing messages in Redis");
             // Give a Redis that is already up the chance to connect before the
             // first request; one that is not must not hold up the start.
@@ -37,29 +58,60 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     "Redis is not reachable yet: answering 500 until it is, reconnecting in the background"
                 );
             }
-            serve(&config, Arc::new(store), limits).await
+            let served = serve_with(listener, &config, Arc::clone(&store), shutdown).await;
+            store.quit().await;
+            served
         }
         None => {
             tracing::warn!(
                 "REDIS_URL is not set: messages are kept in memory only and are lost when the server stops"
             );
-            serve(&config, Arc::new(MemoryStore::new()), limits).await
+            serve_with(listener, &config, Arc::new(MemoryStore::new()), shutdown).await
         }
     }
 }
 
-async fn serve<S: MessageStore>(
+async fn serve_with<S: MessageStore>(
+    listener: TcpListener,
     config: &Config,
     store: Arc<S>,
-    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, "rpc-server listening");
+    let connections = Arc::new(Connections::new(admission::connection_limit(
+        config.max_connections,
+        config.redis_pool_size,
+    )));
+    let connection_limits = ConnectionLimits {
+        max_request_bytes: config.max_request_bytes(),
+        read_timeout: config.read_timeout(),
+        idle_timeout: config.idle_timeout(),
+        write_timeout: config.read_timeout(),
+    };
+    tracing::info!(
+        address = %local,
+        max_connections = connections.max(),
+        max_request_bytes = connection_limits.max_request_bytes,
+        "rpc-server listening"
+    );
 
-    let mut server = ImServiceServer::new(Handler::new(store, limits));
+    let (stopping, stop_signal) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections are accepted");
+        let _ = stopping.send(true);
+    });
+
+    let limits = Limits {
+        max_text_bytes: config.max_text_bytes as usize,
+        max_page_size: config.max_page_size as usize,
+    };
+    let codec = GuardedMakeCodec::new(
+        DefaultMakeCodec::default(),
+        connection_limits,
+        Arc::clone(&connections),
+    );
+    let mut server = ImServiceServer::new(Handler::new(store, limits)).make_codec(codec);
     let endpoints = config.etcd_endpoints();
     if endpoints.is_empty() {
         tracing::info!("ETCD_ENDPOINTS is not set: not registering in etcd");
@@ -76,9 +128,25 @@ async fn serve<S: MessageStore>(
     }
 
     server
-        .run(DefaultIncoming::from(listener))
+        .run(Admission::new(listener, connections, stop_signal))
         .await
         .map_err(|err| anyhow::anyhow!("server stopped: {err}"))?;
     tracing::info!("rpc-server stopped");
     Ok(())
+}
+
+/// Completes on the first SIGINT, SIGTERM or SIGHUP (the signals Volo's own
+/// graceful shutdown listens to).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
+        }
+    })
 }

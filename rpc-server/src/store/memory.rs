@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use pilota::FastStr;
 
-use super::{MessageStore, NewMessage, Page, StoredMessage, now_micros};
+use super::{MessageStore, NewMessage, Page, StoredMessage};
 use crate::error::{Error, Result};
 use crate::room::{PageQuery, Room};
 
@@ -72,4 +72,12 @@ impl MessageStore for MemoryStore {
         };
         Ok(Page::from_overfetch(rows, query.limit))
     }
+}
+
+/// Microseconds since the Unix epoch by this machine's clock.
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

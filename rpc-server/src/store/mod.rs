@@ -84,14 +84,6 @@ pub trait MessageStore: Send + Sync + 'static {
     fn page(&self, room: &Room, query: &PageQuery) -> impl Future<Output = Result<Page>> + Send;
 }
 
-/// Microseconds since the Unix epoch by this machine's clock.
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,18 @@
 //!
 //! Commands are never retried by fred (`max_command_attempts = 1`): a send
 //! whose connection drops after Redis executed it would otherwise be stored
-//! twice. The caller gets a 500 instead and decides.
+//! twice. The caller gets a 500 instead and decides: `storage unavailable`
+//! when the command was never sent (nothing stored, safe to retry),
+//! `storage timeout` when it was sent and no answer came (it may be stored).
+//!
+//! The script is loaded on every connection as it connects (on every
+//! primary of a cluster), so a Send is one `EVALSHA`; should a node still
+//! lack it (a failover, a `SCRIPT FLUSH`), the script goes once as `EVAL`,
+//! which runs on whichever node owns the room's key.
 use std::borrow::Cow;
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use fred::bytes_utils::Str;
 use fred::prelude::{
@@ -30,7 +38,13 @@ use serde::Deserialize;
 
 use super::{MessageStore, NewMessage, Page, StoredMessage};
 use crate::error::{Error, Result};
+use crate::log_limit::RateLimitedLog;
 use crate::room::{PageQuery, Room};
+
+static UNREADABLE_MEMBERS: RateLimitedLog = RateLimitedLog::new(
+    "skipped a stored message that is not a message",
+    Duration::from_secs(60),
+);
 
 /// Appends a message to a room and returns its `send_time`.
 ///
@@ -62,12 +76,12 @@ impl RedisStore {
     /// wait for Redis: until Redis is reachable, calls fail with
     /// [`Error::StorageUnavailable`], and fred keeps reconnecting with
     /// backoff (also after Redis restarts mid-run).
-    pub fn connect(options: &RedisOptions) -> Result<RedisStore> {
-        let config = Config::from_url(&options.url).map_err(|err| {
-            // fred's message names the problem; the URL itself may hold a
-            // password, so it is not repeated.
-            Error::Storage(format!("invalid REDIS_URL: {}", err.details()))
-        })?;
+    pub fn connect(options: &RedisOptions) -> anyhow::Result<RedisStore> {
+        // fred's message names the problem; the URL itself may hold a
+        // password, so it is not repeated.
+        let config = Config::from_url(&options.url)
+            .map_err(|err| anyhow::anyhow!("invalid REDIS_URL: {}", err.details()))?;
+        let clustered = config.server.is_clustered();
         let pool = Builder::from_config(config)
             .with_config(|config| config.fail_fast = false)
             .with_connection_config(|connection| {
@@ -82,11 +96,9 @@ impl RedisStore {
             })
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build_pool(options.pool_size.max(1))
-            .map_err(|err| {
-                Error::Storage(format!("invalid Redis configuration: {}", err.details()))
-            })?;
+            .context("invalid Redis configuration")?;
         for client in pool.clients() {
-            log_connection_events(client);
+            watch_connection(client, clustered);
         }
         // The handles end only when the pool quits; reconnection happens inside.
         drop(pool.connect_pool());
@@ -117,7 +129,10 @@ impl RedisStore {
 
     /// Waits until at least one pooled connection is up (tests, tools).
     pub async fn wait_connected(&self) -> Result<()> {
-        self.pool.wait_for_connect().await.map_err(storage_error)
+        self.pool
+            .wait_for_connect()
+            .await
+            .map_err(|err| Error::StorageUnavailable(format!("Redis {}", err.details())))
     }
 
     /// Closes every connection.
@@ -140,23 +155,18 @@ impl MessageStore for RedisStore {
         let member = Value::String(Str::from(member));
 
         let client = self.client()?;
+        let sent = "the message may have been stored";
         match client
             .evalsha(self.append_sha.clone(), key.clone(), member.clone())
             .await
         {
-            Err(err) if is_noscript(&err) => {
-                // First call, or Redis restarted without the script cache.
-                // The script did not run, so sending it again is safe.
-                let _: String = client
-                    .script_load(APPEND_SCRIPT)
-                    .await
-                    .map_err(storage_error)?;
-                client
-                    .evalsha(self.append_sha.clone(), key, member)
-                    .await
-                    .map_err(storage_error)
-            }
-            result => result.map_err(storage_error),
+            // The script is not on that node (yet): the call did not run,
+            // so sending the script itself is safe.
+            Err(err) if is_noscript(&err) => client
+                .eval(APPEND_SCRIPT, key, member)
+                .await
+                .map_err(|err| command_error(err, sent)),
+            result => result.map_err(|err| command_error(err, sent)),
         }
     }
 
@@ -164,14 +174,17 @@ impl MessageStore for RedisStore {
         let key = self.key(room);
         let count = i64::try_from(query.limit + 1).unwrap_or(i64::MAX);
         let client = self.client()?;
-        let from = |time: i64| ZRange::try_from(time as f64);
+        let from = |time: i64| {
+            ZRange::try_from(time as f64)
+                .map_err(|err| Error::Storage(format!("cursor {time}: {}", err.details())))
+        };
         let (start, stop) = match (query.reverse, query.from) {
             (false, None) => (ZRange::from("-inf"), ZRange::from("+inf")),
-            (false, Some(time)) => (from(time).map_err(storage_error)?, ZRange::from("+inf")),
+            (false, Some(time)) => (from(time)?, ZRange::from("+inf")),
             (true, None) => (ZRange::from("+inf"), ZRange::from("-inf")),
-            (true, Some(time)) => (from(time).map_err(storage_error)?, ZRange::from("-inf")),
+            (true, Some(time)) => (from(time)?, ZRange::from("-inf")),
         };
-        let members: Vec<Bytes> = client
+        let rows: Vec<(Bytes, f64)> = client
             .zrange(
                 key,
                 start,
@@ -179,19 +192,28 @@ impl MessageStore for RedisStore {
                 Some(ZSort::ByScore),
                 query.reverse,
                 Some((0, count)),
-                false,
+                true,
             )
             .await
-            .map_err(storage_error)?;
-        let messages = members
-            .into_iter()
-            .map(|member| {
-                decode_member(member).map_err(|err| {
-                    Error::Storage(format!("unreadable message in {}: {err}", room.key()))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page::from_overfetch(messages, query.limit))
+            .map_err(|err| command_error(err, "nothing was read"))?;
+        let mut messages = Vec::with_capacity(rows.len());
+        let mut next_cursor = None;
+        for (index, (member, score)) in rows.into_iter().enumerate() {
+            // The score is the send_time; it orders the room even when a
+            // member itself cannot be read.
+            let send_time = score as i64;
+            if index == query.limit {
+                next_cursor = Some(send_time);
+            } else if let Some(message) = decode_member(member, send_time) {
+                messages.push(message);
+            } else {
+                UNREADABLE_MEMBERS.warn(format_args!("room {}, send_time {send_time}", room.key()));
+            }
+        }
+        Ok(Page {
+            messages,
+            next_cursor,
+        })
     }
 }
 
@@ -204,26 +226,33 @@ struct Member<'a> {
     text: Cow<'a, str>,
     #[serde(borrow)]
     sender: Cow<'a, str>,
-    send_time: i64,
 }
 
-/// Decodes a member without copying its strings: a string without JSON
-/// escapes becomes a slice of the reply buffer itself.
-fn decode_member(member: Bytes) -> serde_json::Result<StoredMessage> {
-    let decoded: Member<'_> = serde_json::from_slice(&member)?;
+/// Decodes a member, its strings sharing the reply's buffer where they have
+/// no JSON escapes. A member that is not valid UTF-8 (written by hand or by
+/// an older version) is read lossily, with U+FFFD for the bad bytes; one
+/// that is not a message at all is `None`, skipped by the caller.
+fn decode_member(member: Bytes, send_time: i64) -> Option<StoredMessage> {
     let share = |text: Cow<'_, str>| match text {
-        // SAFETY: `text` is a `&str` borrowed from `member`, so it is valid
-        // UTF-8 and `slice_ref` returns exactly its bytes.
-        Cow::Borrowed(text) => unsafe {
-            FastStr::from_bytes_unchecked(member.slice_ref(text.as_bytes()))
-        },
+        Cow::Borrowed(text) => FastStr::from_bytes(member.slice_ref(text.as_bytes()))
+            .unwrap_or_else(|_| FastStr::new(text)),
         Cow::Owned(text) => FastStr::from_string(text),
     };
-    Ok(StoredMessage {
-        chat: share(decoded.chat),
-        text: share(decoded.text),
-        sender: share(decoded.sender),
-        send_time: decoded.send_time,
+    if let Ok(decoded) = serde_json::from_slice::<Member<'_>>(&member) {
+        return Some(StoredMessage {
+            chat: share(decoded.chat),
+            text: share(decoded.text),
+            sender: share(decoded.sender),
+            send_time,
+        });
+    }
+    let lossy = String::from_utf8_lossy(&member);
+    let decoded: Member<'_> = serde_json::from_str(&lossy).ok()?;
+    Some(StoredMessage {
+        chat: FastStr::new(decoded.chat),
+        text: FastStr::new(decoded.text),
+        sender: FastStr::new(decoded.sender),
+        send_time,
     })
 }
 
@@ -231,24 +260,47 @@ fn is_noscript(err: &RedisError) -> bool {
     err.details().starts_with("NOSCRIPT")
 }
 
-/// Maps a fred error to ours: connection trouble is "unavailable", anything
-/// else Redis said is passed on (it never contains the URL or password).
-fn storage_error(err: RedisError) -> Error {
+/// Maps a fred error to ours. Redis never saw a command that fred refused
+/// (backpressure) or that found no connection: "unavailable". A command that
+/// was sent and got no answer, or lost its connection, may have run:
+/// "timeout", with `outcome` saying what that means for the caller.
+/// Anything Redis itself answered is passed on (it never contains the URL or
+/// password).
+fn command_error(err: RedisError, outcome: &str) -> Error {
     match err.kind() {
-        ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Backpressure => {
-            Error::StorageUnavailable(format!("Redis {}", err.details()))
-        }
+        ErrorKind::Backpressure => Error::StorageUnavailable(format!("Redis {}", err.details())),
+        ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => Error::StorageTimeout(format!(
+            "{outcome} (Redis did not answer: {})",
+            err.details()
+        )),
         _ => Error::Storage(format!("Redis: {}", err.details())),
     }
 }
 
-fn log_connection_events(client: &fred::clients::Client) {
+/// Logs connection changes and loads the append script on every
+/// connection as it comes up, so a Send needs one round trip.
+fn watch_connection(client: &fred::clients::Client, clustered: bool) {
     client.on_error(|(err, server)| async move {
         tracing::warn!(error = %err, server = ?server, "Redis connection error");
         Ok(())
     });
-    client.on_reconnect(|server| async move {
-        tracing::info!(%server, "connected to Redis");
-        Ok(())
+    let loader = client.clone();
+    client.on_reconnect(move |server| {
+        let loader = loader.clone();
+        async move {
+            tracing::info!(%server, "connected to Redis");
+            let loaded: std::result::Result<(), RedisError> = if clustered {
+                loader.script_load_cluster(APPEND_SCRIPT).await
+            } else {
+                loader
+                    .script_load::<String, _>(APPEND_SCRIPT)
+                    .await
+                    .map(drop)
+            };
+            if let Err(err) = loaded {
+                tracing::warn!(error = %err, "loading the append script (Send falls back to EVAL)");
+            }
+            Ok(())
+        }
     });
 }

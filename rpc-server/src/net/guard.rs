@@ -1,0 +1,291 @@
+//! Each connection's reader and writer, wrapped inside Volo's codec so that
+//! no client can hold the server's memory or a connection for long.
+//!
+//! [`GuardedMakeCodec`] is given to Volo as the server's codec factory: Volo
+//! calls it once per accepted connection with the socket's two halves, and
+//! it hands Volo's own default codec a [`GuardedRead`] and a
+//! [`GuardedWrite`] instead. Reads pass every byte through the request
+//! scanner before the codec sees it; the read timer counts from a
+//! request's first byte, the idle timer from the moment the server waits
+//! for the next request. Errors are of kind `ConnectionAborted`, which Volo
+//! treats as a closed connection (no log line of its own, no reply); our
+//! own rate-limited line says why.
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
+use tokio::time::{Instant, Sleep};
+use volo::net::ext::AsyncExt;
+use volo_thrift::codec::MakeCodec;
+
+use super::admission::{ConnectionSlot, Connections};
+use super::scan::RequestScanner;
+use crate::log_limit::RateLimitedLog;
+
+static REJECTED_REQUESTS: RateLimitedLog =
+    RateLimitedLog::new("closed a connection", Duration::from_secs(10));
+
+/// What one connection may do.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Largest request, in bytes, in any transport.
+    pub max_request_bytes: usize,
+    /// A request must arrive whole within this time from its first byte.
+    pub read_timeout: Duration,
+    /// A connection with no request in progress is closed after this time.
+    pub idle_timeout: Duration,
+    /// A reply the client does not read for this long is abandoned.
+    pub write_timeout: Duration,
+}
+
+/// Volo's codec factory, with every connection's halves guarded.
+#[derive(Clone)]
+pub struct GuardedMakeCodec<C> {
+    inner: C,
+    limits: ConnectionLimits,
+    connections: Arc<Connections>,
+}
+
+impl<C> GuardedMakeCodec<C> {
+    pub fn new(inner: C, limits: ConnectionLimits, connections: Arc<Connections>) -> Self {
+        GuardedMakeCodec {
+            inner,
+            limits,
+            connections,
+        }
+    }
+}
+
+impl<C, R, W> MakeCodec<R, W> for GuardedMakeCodec<C>
+where
+    C: MakeCodec<GuardedRead<R>, GuardedWrite<W>>,
+    R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static,
+    W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'static,
+{
+    type Encoder = C::Encoder;
+    type Decoder = C::Decoder;
+
+    fn make_codec(&self, reader: R, writer: W) -> (Self::Encoder, Self::Decoder) {
+        // Volo makes the codec once per accepted connection, as the
+        // connection's task starts: the reader holds the connection's
+        // admission slot and frees it when the connection ends.
+        let slot = ConnectionSlot::adopt(Arc::clone(&self.connections));
+        self.inner.make_codec(
+            GuardedRead::new(reader, self.limits, slot),
+            GuardedWrite::new(writer, self.limits.write_timeout),
+        )
+    }
+}
+
+fn aborted(reason: String) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, reason)
+}
+
+/// Which deadline the read timer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadDeadline {
+    None,
+    /// Waiting for a request to start.
+    Idle,
+    /// Waiting for the rest of a started request.
+    Request,
+}
+
+/// The read half: scanned, and bounded in time.
+pub struct GuardedRead<R> {
+    inner: R,
+    scanner: RequestScanner,
+    limits: ConnectionLimits,
+    timer: Pin<Box<Sleep>>,
+    deadline: ReadDeadline,
+    failed: bool,
+    _slot: ConnectionSlot,
+}
+
+impl<R> GuardedRead<R> {
+    fn new(inner: R, limits: ConnectionLimits, slot: ConnectionSlot) -> Self {
+        GuardedRead {
+            inner,
+            scanner: RequestScanner::new(limits.max_request_bytes),
+            limits,
+            timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            deadline: ReadDeadline::None,
+            failed: false,
+            _slot: slot,
+        }
+    }
+
+    fn arm(&mut self, deadline: ReadDeadline, after: Duration) {
+        self.deadline = deadline;
+        self.timer.as_mut().reset(Instant::now() + after);
+    }
+
+    fn fail(&mut self, reason: String) -> io::Error {
+        self.failed = true;
+        REJECTED_REQUESTS.warn(&reason);
+        aborted(reason)
+    }
+
+    /// Scans what was just read and moves the timers along.
+    fn scan(&mut self, received: &[u8]) -> io::Result<()> {
+        let was_mid_request = self.scanner.mid_request();
+        let progress = self
+            .scanner
+            .feed(received)
+            .map_err(|rejection| self.fail(format!("invalid request: {rejection}")))?;
+        if !progress.mid_request {
+            self.deadline = ReadDeadline::None;
+        } else if !was_mid_request || progress.completed > 0 {
+            self.arm(ReadDeadline::Request, self.limits.read_timeout);
+        }
+        Ok(())
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for GuardedRead<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(Err(aborted("connection already rejected".into())));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let received = &buf.filled()[before..];
+                if received.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                if let Err(err) = this.scan(received) {
+                    // The codec must not see the bytes that broke the rules.
+                    buf.set_filled(before);
+                    return Poll::Ready(Err(err));
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => {
+                if this.deadline == ReadDeadline::None {
+                    this.arm(ReadDeadline::Idle, this.limits.idle_timeout);
+                }
+                ready!(this.timer.as_mut().poll(cx));
+                let reason = match this.deadline {
+                    ReadDeadline::Request => format!(
+                        "request not complete within the read timeout of {:?}",
+                        this.limits.read_timeout
+                    ),
+                    _ => format!("idle for {:?}", this.limits.idle_timeout),
+                };
+                let err = if this.deadline == ReadDeadline::Request {
+                    this.fail(reason)
+                } else {
+                    // Closing an idle connection is routine, not a warning.
+                    tracing::debug!("closed a connection: {reason}");
+                    this.failed = true;
+                    aborted(reason)
+                };
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+}
+
+impl<R: AsyncExt + Sync> AsyncExt for GuardedRead<R> {
+    fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + Send {
+        self.inner.ready(interest)
+    }
+}
+
+/// The write half: a reply the client does not take within the write
+/// timeout fails the connection instead of holding it forever.
+pub struct GuardedWrite<W> {
+    inner: W,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl<W> GuardedWrite<W> {
+    fn new(inner: W, timeout: Duration) -> Self {
+        GuardedWrite {
+            inner,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+        }
+    }
+
+    /// Passes a ready result through, or fails once the write has been
+    /// stalled for the whole timeout.
+    fn bound<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.armed = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.armed {
+                    self.armed = true;
+                    self.timer.as_mut().reset(Instant::now() + self.timeout);
+                }
+                ready!(self.timer.as_mut().poll(cx));
+                let reason = format!("client did not read its reply within {:?}", self.timeout);
+                REJECTED_REQUESTS.warn(&reason);
+                Poll::Ready(Err(aborted(reason)))
+            }
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for GuardedWrite<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.bound(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.bound(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.bound(cx, polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<W: AsyncExt + Sync> AsyncExt for GuardedWrite<W> {
+    fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + Send {
+        self.inner.ready(interest)
+    }
+}
