@@ -221,39 +221,29 @@ func TestCheckCatches(t *testing.T) {
 	}
 }
 
-func TestServicesMustExistWhenRequired(t *testing.T) {
-	objects, err := renderFixture(t, fixture)
+// wantOnlyProblem: checking manifests finds exactly one problem, containing want.
+func wantOnlyProblem(t *testing.T, manifests string, opts Options, want string) {
+	t.Helper()
+	objects, err := renderFixture(t, manifests)
 	if err != nil {
 		t.Fatal(err)
 	}
-	problems := check(objects, Options{EnvNames: fixtureEnv, RequireServices: true})
-	want := `container rpc-server: env REDIS_URL dials redis:6379: no Service "redis" in these manifests`
-	if len(problems) != 1 || !strings.Contains(problems[0], want) {
-		t.Fatalf("problems %q, want one containing %q", problems, want)
-	}
-
-	withRedis := fixture + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: redis\nspec:\n  selector: {app: rpc}\n  ports:\n    - port: 6380\n      targetPort: 8888\n"
-	if objects, err = renderFixture(t, withRedis); err != nil {
-		t.Fatal(err)
-	}
-	problems = check(objects, Options{EnvNames: fixtureEnv, RequireServices: true})
-	want = "env REDIS_URL dials redis:6379: Service redis has no port 6379"
-	if len(problems) != 1 || !strings.Contains(problems[0], want) {
+	if problems := check(objects, opts); len(problems) != 1 || !strings.Contains(problems[0], want) {
 		t.Fatalf("problems %q, want one containing %q", problems, want)
 	}
 }
 
+func TestServicesMustExistWhenRequired(t *testing.T) {
+	required := Options{EnvNames: fixtureEnv, RequireServices: true}
+	wantOnlyProblem(t, fixture, required,
+		`container rpc-server: env REDIS_URL dials redis:6379: no Service "redis" in these manifests`)
+	withRedis := fixture + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: redis\nspec:\n  selector: {app: rpc}\n  ports:\n    - port: 6380\n      targetPort: 8888\n"
+	wantOnlyProblem(t, withRedis, required, "env REDIS_URL dials redis:6379: Service redis has no port 6379")
+}
+
 func TestEnvCheckedContainerMustExist(t *testing.T) {
-	objects, err := renderFixture(t, fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
 	env := map[string]map[string]bool{"rpc-server": fixtureEnv["rpc-server"], "http-server": set([]string{"HTTP_ADDR"})}
-	problems := check(objects, Options{EnvNames: env})
-	want := "no container named http-server"
-	if len(problems) != 1 || !strings.Contains(problems[0], want) {
-		t.Fatalf("problems %q, want one containing %q", problems, want)
-	}
+	wantOnlyProblem(t, fixture, Options{EnvNames: env}, "no container named http-server")
 }
 
 func TestAddressParsing(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -58,12 +57,7 @@ func goEnvNames(dir string) ([]string, error) {
 			return true
 		})
 	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names, nil
+	return sortedKeys(seen), nil
 }
 
 func readsEnv(fun ast.Expr) bool {
