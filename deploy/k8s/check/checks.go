@@ -134,8 +134,10 @@ func (c *checker) checkWorkload(w *workload) {
 		c.fail(w.ref, "enableServiceLinks must be false: service links add <SERVICE>_PORT-style variables the programs do not read (and etcd reads every ETCD_* one as a flag)")
 	}
 	for _, spread := range spec.TopologySpreadConstraints {
-		if ok, err := selects(spread.LabelSelector, podLabels); err != nil || !ok {
-			c.fail(w.ref, "topologySpreadConstraints on %s: its labelSelector does not select this pod (%v)", spread.TopologyKey, err)
+		if ok, err := selects(spread.LabelSelector, podLabels); err != nil {
+			c.fail(w.ref, "topologySpreadConstraints on %s: labelSelector: %v", spread.TopologyKey, err)
+		} else if !ok {
+			c.fail(w.ref, "topologySpreadConstraints on %s: its labelSelector does not select this pod", spread.TopologyKey)
 		}
 	}
 	if w.serviceName != nil && c.services[*w.serviceName] == nil {

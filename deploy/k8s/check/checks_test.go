@@ -203,6 +203,17 @@ func TestCheckCatches(t *testing.T) {
 		{"scrape port not declared", `prometheus.io/port: "9090"`, `prometheus.io/port: "9091"`, `prometheus.io/port "9091" is not a container port`},
 		{"latest image", "image: im/rpc-server:1", "image: im/rpc-server:latest", "needs a tag other than latest"},
 		{"service links on", "enableServiceLinks: false", "enableServiceLinks: true", "enableServiceLinks must be false"},
+		{"autoscaler without CPU", "resource: {name: cpu,", "resource: {name: memory,", "no CPU metric"},
+		{"minReplicas above maxReplicas", "maxReplicas: 6", "maxReplicas: 2", "minReplicas must be set, at least 1 and at most maxReplicas"},
+		{"mount of no volume", "          securityContext:\n            allowPrivilegeEscalation",
+			"          volumeMounts:\n            - {name: data, mountPath: /data}\n          securityContext:\n            allowPrivilegeEscalation",
+			`volumeMount "data": no such volume or volumeClaimTemplate`},
+		{"StatefulSet without its Service", "kind: Deployment\nmetadata:\n  name: rpc-server\nspec:\n",
+			"kind: StatefulSet\nmetadata:\n  name: rpc-server\nspec:\n  serviceName: rpc\n", `StatefulSet/rpc-server: serviceName "rpc": no such Service`},
+		{"spread constraint over other pods", "      enableServiceLinks: false\n",
+			"      enableServiceLinks: false\n      topologySpreadConstraints:\n        - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app: other}}}\n",
+			"topologySpreadConstraints on zone: its labelSelector does not select this pod"},
+		{"port name too long", "- name: admin\n", "- name: administration-port\n", `port name "administration-port" is used twice or longer than 15 characters`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
