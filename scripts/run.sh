@@ -99,7 +99,7 @@ trap 'stop_requested=1' INT TERM
 while [ -z "$stop_requested" ]; do
     exited=""
     wait -n -p exited "${pids[@]}" && status=0 || status=$?
-    [ -n "$exited" ] || continue
+    [ -n "${exited:-}" ] || continue
     sleep 0.5
     [ -z "$stop_requested" ] || break
     for i in "${!pids[@]}"; do

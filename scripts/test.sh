@@ -17,10 +17,15 @@ export PYTHON
 
 passed=0
 failed=()
+# STAGES="a b ..." runs only the stages named (scripts/fresh-check.sh uses it).
 stage() {
     local name=$1
     shift
     echo
+    if [ -n "${STAGES:-}" ] && [[ " $STAGES " != *" $name "* ]]; then
+        echo "=== $name: skipped (not in STAGES)"
+        return
+    fi
     echo "=== $name: $*"
     local started=$SECONDS
     if "$@"; then
