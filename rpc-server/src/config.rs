@@ -103,6 +103,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
     pub idle_timeout_ms: u64,
 
+    /// Address of the admin HTTP listener (`/healthz`, `/readyz`,
+    /// `/metrics`), e.g. `0.0.0.0:9090`. Unset: no admin listener and no
+    /// request metrics.
+    #[arg(long, env = "RPC_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
     /// Largest page a Pull returns; larger limits are capped to it.
     #[arg(long, env = "MAX_PAGE_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]

@@ -10,6 +10,8 @@
 //! is unreachable it retries with backoff, and if the lease is lost (etcd
 //! restarted, network cut) it grants a new lease and writes the key again.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, PutOptions};
@@ -79,10 +81,26 @@ pub fn advertise_address(listen: SocketAddr, explicit: Option<&str>) -> String {
     SocketAddr::new(IpAddr::V4(ip), listen.port()).to_string()
 }
 
+/// Whether our key is in etcd right now (registered and kept alive), for
+/// readiness checks and metrics; cheap to clone and to read.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationState(Arc<AtomicBool>);
+
+impl RegistrationState {
+    pub fn is_registered(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, registered: bool) {
+        self.0.store(registered, Ordering::Relaxed);
+    }
+}
+
 /// A running registration; [`Registrar::deregister`] removes it.
 pub struct Registrar {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    state: RegistrationState,
 }
 
 impl Registrar {
@@ -94,8 +112,14 @@ impl Registrar {
             "registering in etcd"
         );
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(registration, stopped));
-        Registrar { stop, task }
+        let state = RegistrationState::default();
+        let task = tokio::spawn(run(registration, stopped, state.clone()));
+        Registrar { stop, task, state }
+    }
+
+    /// The registration state, updated as registration succeeds and fails.
+    pub fn state(&self) -> RegistrationState {
+        self.state.clone()
     }
 
     /// Deletes the key and revokes the lease, giving etcd a few seconds at
@@ -117,14 +141,19 @@ struct Lease {
     id: i64,
 }
 
-async fn run(registration: Registration, mut stopped: oneshot::Receiver<()>) {
+async fn run(
+    registration: Registration,
+    mut stopped: oneshot::Receiver<()>,
+    state: RegistrationState,
+) {
     let key = registration.key();
     let mut lease: Option<Lease> = None;
     let mut backoff = MIN_BACKOFF;
     loop {
         tokio::select! {
             _ = &mut stopped => break,
-            outcome = register_and_keep_alive(&registration, &key, &mut lease) => {
+            outcome = register_and_keep_alive(&registration, &key, &mut lease, &state) => {
+                state.set(false);
                 if let Err(err) = outcome {
                     tracing::warn!(%key, error = %err, retry_in = ?backoff, "etcd registration lost");
                 }
@@ -140,6 +169,7 @@ async fn run(registration: Registration, mut stopped: oneshot::Receiver<()>) {
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    state.set(false);
     if let Some(Lease { mut client, id }) = lease {
         let removal = async {
             client.delete(key.as_str(), None).await?;
@@ -158,6 +188,7 @@ async fn register_and_keep_alive(
     registration: &Registration,
     key: &str,
     lease: &mut Option<Lease>,
+    state: &RegistrationState,
 ) -> Result<(), etcd_client::Error> {
     let options = ConnectOptions::new()
         .with_connect_timeout(ETCD_TIMEOUT)
@@ -178,6 +209,7 @@ async fn register_and_keep_alive(
     tracing::info!(%key, lease = id, ttl = registration.lease_ttl, "registered in etcd");
 
     let (mut keeper, mut responses) = client.lease_keep_alive(id).await?;
+    state.set(true);
     let interval = Duration::from_millis((registration.lease_ttl as u64 * 1000 / 3).max(100));
     loop {
         tokio::time::sleep(interval).await;

@@ -13,8 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use volo_thrift::codec::default::DefaultMakeCodec;
 
+use crate::admin::{self, Readiness};
 use crate::config::Config;
 use crate::handler::{Handler, Limits};
+use crate::metrics::{Metrics, MetricsLayer};
 use crate::net::{Admission, ConnectionLimits, Connections, GuardedMakeCodec, admission};
 use crate::registry::{self, Registrar, Registration};
 use crate::store::redis::RedisOptions;
@@ -111,26 +113,51 @@ async fn serve_with<S: MessageStore>(
         connection_limits,
         Arc::clone(&connections),
     );
-    let mut server = ImServiceServer::new(Handler::new(store, limits)).make_codec(codec);
     let endpoints = config.etcd_endpoints();
-    if endpoints.is_empty() {
+    let registrar = if endpoints.is_empty() {
         tracing::info!("ETCD_ENDPOINTS is not set: not registering in etcd");
+        None
     } else {
         // The listener is bound, so connections are accepted from now on:
         // clients that find us in etcd can dial at once.
-        let registrar = Registrar::spawn(Registration {
+        Some(Registrar::spawn(Registration {
             endpoints,
             service_name: config.service_name.clone(),
             address: registry::advertise_address(local, config.advertise_addr.as_deref()),
             lease_ttl: config.etcd_lease_ttl,
-        });
+        }))
+    };
+
+    let mut admin = None;
+    let mut metrics = None;
+    if let Some(address) = config.admin_listen {
+        let registration = registrar.as_ref().map(Registrar::state);
+        let measured = Arc::new(Metrics::new(Arc::clone(&connections), registration.clone()));
+        let ready_store = Arc::clone(&store);
+        let readiness = Readiness {
+            store: Box::new(move || ready_store.is_ready()),
+            registration,
+            stopping: stop_signal.clone(),
+        };
+        admin = Some(admin::spawn(address, Arc::clone(&measured), readiness).await?);
+        metrics = Some(measured);
+    }
+
+    let mut server = ImServiceServer::new(Handler::new(store, limits))
+        .layer_front(MetricsLayer::new(metrics))
+        .make_codec(codec);
+    if let Some(registrar) = registrar {
         server = server.register_shutdown_hook(move || Box::pin(registrar.deregister()));
     }
 
-    server
+    let served = server
         .run(Admission::new(listener, connections, stop_signal))
         .await
-        .map_err(|err| anyhow::anyhow!("server stopped: {err}"))?;
+        .map_err(|err| anyhow::anyhow!("server stopped: {err}"));
+    if let Some(admin) = admin {
+        admin.abort();
+    }
+    served?;
     tracing::info!("rpc-server stopped");
     Ok(())
 }

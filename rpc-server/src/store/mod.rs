@@ -82,6 +82,12 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Reads one page of `room`: forward from `query.from` oldest first, or
     /// backward from it newest first; `from` is inclusive.
     fn page(&self, room: &Room, query: &PageQuery) -> impl Future<Output = Result<Page>> + Send;
+
+    /// Whether calls can be served now, for the readiness probe: cheap, no
+    /// round trip. A store that is always there (memory) keeps the default.
+    fn is_ready(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

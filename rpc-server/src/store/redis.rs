@@ -144,6 +144,14 @@ impl RedisStore {
 }
 
 impl MessageStore for RedisStore {
+    /// Ready while at least one pooled connection is up.
+    fn is_ready(&self) -> bool {
+        self.pool
+            .clients()
+            .iter()
+            .any(|client| client.is_connected())
+    }
+
     async fn append(&self, room: &Room, message: NewMessage<'_>) -> Result<i64> {
         let mut member = serde_json::to_string(&message)
             .map_err(|err| Error::Storage(format!("encoding message: {err}")))?;

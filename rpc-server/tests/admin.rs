@@ -1,0 +1,180 @@
+//! The admin listener of the real binary: `/healthz`, `/readyz` following
+//! Redis and etcd, and `/metrics` counting exactly the requests made.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::{Client, Etcd, Framing, Redis, RpcServer, free_port, wait_until};
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn status(addr: SocketAddr, path: &str) -> u16 {
+    get(addr, path).map(|(status, _)| status).unwrap_or(0)
+}
+
+/// The value of one series (`name{labels}` exactly as exposed), 0 if absent.
+fn value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
+        .unwrap_or(0.0)
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let (status, body) = get(addr, "/metrics").expect("GET /metrics");
+    assert_eq!(status, 200);
+    body
+}
+
+fn admin_server(envs: &[(&'static str, String)]) -> (RpcServer, SocketAddr) {
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut envs = envs.to_vec();
+    envs.push(("RPC_ADMIN_LISTEN", admin.to_string()));
+    let server = RpcServer::start(&envs);
+    wait_until("the admin listener", Duration::from_secs(10), || {
+        status(admin, "/healthz") == 200
+    });
+    (server, admin)
+}
+
+#[tokio::test]
+async fn probes_follow_redis_and_metrics_count_requests() {
+    let mut redis = Redis::start();
+    let (server, admin) = admin_server(&[("REDIS_URL", redis.url())]);
+    server.wait_storage_ready().await;
+
+    assert_eq!(get(admin, "/healthz").unwrap(), (200, "ok\n".to_owned()));
+    assert_eq!(status(admin, "/readyz"), 200);
+    assert_eq!(status(admin, "/nothing"), 404);
+
+    let before = scrape(admin);
+    assert!(before.contains("# TYPE rpc_requests counter"), "{before}");
+    assert!(before.contains("# HELP rpc_request_duration_seconds"));
+    assert!(!before.contains("rpc_etcd_registered"));
+
+    let client = Client::new(server.addr(), Framing::Unframed);
+    for text in ["one", "two", "three"] {
+        assert_eq!(client.send_text("a:b", "a", text).await.code, 0);
+    }
+    assert_eq!(client.send_text("a:b", "c", "not a member").await.code, 400);
+    assert_eq!(client.pull_page("a:b", 0, 10, false).await.code, 0);
+    assert_eq!(client.pull_page("a:b", 0, 10, true).await.code, 0);
+
+    let after = scrape(admin);
+    let moved = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(moved(r#"rpc_requests_total{method="Send",code="0"}"#), 3.0);
+    assert_eq!(
+        moved(r#"rpc_requests_total{method="Send",code="400"}"#),
+        1.0
+    );
+    assert_eq!(
+        moved(r#"rpc_requests_total{method="Send",code="500"}"#),
+        0.0
+    );
+    assert_eq!(moved(r#"rpc_requests_total{method="Pull",code="0"}"#), 2.0);
+    assert_eq!(
+        moved(r#"rpc_requests_total{method="Pull",code="400"}"#),
+        0.0
+    );
+    let send_count = r#"rpc_request_duration_seconds_count{method="Send"}"#;
+    assert_eq!(moved(send_count), 4.0);
+    let pull_count = r#"rpc_request_duration_seconds_count{method="Pull"}"#;
+    assert_eq!(moved(pull_count), 2.0);
+    let inf = r#"rpc_request_duration_seconds_bucket{le="+Inf",method="Pull"}"#;
+    assert_eq!(moved(inf), 2.0, "{after}");
+    assert!(moved(r#"rpc_request_duration_seconds_sum{method="Send"}"#) > 0.0);
+    assert_eq!(value(&after, "rpc_requests_in_flight"), 0.0);
+    assert!(value(&after, "rpc_connections_open") >= 1.0, "{after}");
+    assert_eq!(value(&after, "rpc_connections_refused_total"), 0.0);
+
+    // Redis down: not ready, yet alive; requests fail in storage and say so.
+    redis.stop();
+    wait_until("/readyz to fail", Duration::from_secs(15), || {
+        status(admin, "/readyz") == 503
+    });
+    let (_, body) = get(admin, "/readyz").unwrap();
+    assert!(body.contains("storage"), "{body}");
+    assert_eq!(status(admin, "/healthz"), 200);
+    assert_eq!(client.send_text("a:b", "a", "lost").await.code, 500);
+    let down = scrape(admin);
+    assert_eq!(
+        value(&down, r#"rpc_requests_total{method="Send",code="500"}"#)
+            - value(&after, r#"rpc_requests_total{method="Send",code="500"}"#),
+        1.0
+    );
+    let storage_failures: f64 = ["timeout", "unavailable", "error"]
+        .iter()
+        .map(|kind| {
+            let series = format!(r#"rpc_storage_errors_total{{method="Send",kind="{kind}"}}"#);
+            value(&down, &series) - value(&after, &series)
+        })
+        .sum();
+    assert_eq!(storage_failures, 1.0, "{down}");
+
+    redis.restart();
+    wait_until("/readyz to pass again", Duration::from_secs(20), || {
+        status(admin, "/readyz") == 200
+    });
+}
+
+#[tokio::test]
+async fn readiness_waits_for_etcd_registration() {
+    let mut etcd = Etcd::start();
+    let (_server, admin) = admin_server(&[
+        ("ETCD_ENDPOINTS", etcd.endpoint()),
+        ("KITEX_ETCD_REGISTRY_LEASE_TTL", "3".to_owned()),
+    ]);
+    wait_until(
+        "registration to make it ready",
+        Duration::from_secs(20),
+        || status(admin, "/readyz") == 200,
+    );
+    assert_eq!(value(&scrape(admin), "rpc_etcd_registered"), 1.0);
+
+    etcd.stop();
+    wait_until(
+        "/readyz to fail without etcd",
+        Duration::from_secs(20),
+        || status(admin, "/readyz") == 503,
+    );
+    let (_, body) = get(admin, "/readyz").unwrap();
+    assert!(body.contains("etcd: not registered"), "{body}");
+    assert_eq!(value(&scrape(admin), "rpc_etcd_registered"), 0.0);
+    assert_eq!(status(admin, "/healthz"), 200);
+}
+
+#[test]
+fn nothing_listens_without_the_setting() {
+    let port = free_port();
+    let admin = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = RpcServer::start(&[]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect_timeout(&admin, Duration::from_millis(200)).is_err(),
+        "something listens on {admin}"
+    );
+    assert!(!server.log().contains("admin listener"), "{}", server.log());
+}
