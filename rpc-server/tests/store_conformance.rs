@@ -1,6 +1,9 @@
 //! One conformance suite, run against every `MessageStore`: the in-memory
-//! store and the Redis store on a real `redis-server`.
+//! store and the Redis store on a real `redis-server`, on a real Redis
+//! Cluster (three primaries, three replicas) and behind real Sentinels.
 mod common;
+
+use common::redis_topologies;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +18,8 @@ struct Fixture<S> {
     first: Arc<S>,
     second: Arc<S>,
     _redis: Option<common::Redis>,
+    /// A shared topology (cluster, sentinel) kept up while the test runs.
+    _topology: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 async fn memory() -> Fixture<MemoryStore> {
@@ -23,6 +28,7 @@ async fn memory() -> Fixture<MemoryStore> {
         first: store.clone(),
         second: store,
         _redis: None,
+        _topology: None,
     }
 }
 
@@ -43,7 +49,45 @@ async fn redis() -> Fixture<RedisStore> {
         first: connect().await,
         second: connect().await,
         _redis: Some(redis),
+        _topology: None,
     }
+}
+
+/// Two stores on a topology shared by the tests running at the same time,
+/// under a key prefix of their own.
+async fn shared_topology(
+    url: String,
+    topology: Arc<dyn std::any::Any + Send + Sync>,
+) -> Fixture<RedisStore> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let test = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let options = RedisOptions {
+        url,
+        pool_size: 2,
+        key_prefix: format!("test{}-{test}:", std::process::id()),
+        command_timeout: Duration::from_secs(2),
+    };
+    let connect = || async {
+        let store = RedisStore::connect(&options).unwrap();
+        store.wait_connected().await.unwrap();
+        Arc::new(store)
+    };
+    Fixture {
+        first: connect().await,
+        second: connect().await,
+        _redis: None,
+        _topology: Some(topology),
+    }
+}
+
+async fn cluster() -> Fixture<RedisStore> {
+    let cluster = redis_topologies::shared_cluster();
+    shared_topology(cluster.url(), cluster).await
+}
+
+async fn sentinel() -> Fixture<RedisStore> {
+    let sentinel = redis_topologies::shared_sentinel();
+    shared_topology(sentinel.url(), sentinel).await
 }
 
 fn room(chat: &str) -> Room {
@@ -312,6 +356,8 @@ macro_rules! conformance {
 
 conformance!(memory);
 conformance!(redis);
+conformance!(cluster);
+conformance!(sentinel);
 
 #[tokio::test]
 async fn redis_layout_is_one_sorted_set_per_room_with_json_members() {
