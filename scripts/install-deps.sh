@@ -16,6 +16,8 @@
 #                            python3, python3-pytest (see test_python in
 #                            scripts/lib.sh: a pyenv `python3` on PATH without
 #                            pytest is passed over for Debian's /usr/bin/python3)
+#   kill, ps as programs     procps (the Rust tests run `kill`; Debian's
+#                            minimal and container images lack it)
 #   curl                     curl (scripts/fresh-check.sh, the README's examples)
 #   a CA bundle for HTTPS    ca-certificates (cargo and go download over HTTPS)
 #   compose config           docker-compose (only to validate docker-compose.yml)
@@ -62,6 +64,10 @@ has_redis() {
     quietly redis-server --version && quietly redis-cli --version && quietly redis-benchmark --version
 }
 
+has_procps() {
+    quietly env kill -0 $$ && quietly ps -p $$
+}
+
 has_compose() {
     quietly docker compose version || quietly docker-compose version
 }
@@ -86,6 +92,7 @@ run_checks() {
     check "etcd" "etcd-server" quietly etcd --version
     check "etcdctl" "etcd-client" quietly etcdctl version
     check "a Python that imports pytest and tests/e2e/conftest.py" "python3 python3-pytest" test_python
+    check "the kill and ps programs" "procps" has_procps
     check "curl" "curl" quietly curl --version
     check "CA certificates (/etc/ssl/certs/ca-certificates.crt)" "ca-certificates" \
         test -s /etc/ssl/certs/ca-certificates.crt

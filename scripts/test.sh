@@ -79,10 +79,16 @@ stage gateway make -C http-server-go --no-print-directory build vet test
 stage go-baseline make -C bench/go-baseline --no-print-directory build vet test
 stage compose compose_config
 stage k8s-manifests make -C deploy/k8s/check --no-print-directory vet test check
-# The e2e tests use the debug rpc-server that cargo test built: speed does
-# not matter there, and it saves a release build.
-stage e2e-http env RPC_SERVER_BIN=target/debug/rpc-server GATEWAY_BIN=http-server-go/bin/http-server \
-    "$PYTHON" -m pytest tests/e2e -q -p no:cacheprovider
+# The e2e tests use the debug rpc-server (cargo test built it already: speed
+# does not matter there, and it saves a release build), or RPC_SERVER_BIN.
+e2e_http() {
+    local rpc=${RPC_SERVER_BIN:-target/debug/rpc-server}
+    if [ -z "${RPC_SERVER_BIN:-}" ]; then cargo build --quiet --locked -p rpc-server || return 1; fi
+    make -C http-server-go --no-print-directory build >/dev/null || return 1
+    RPC_SERVER_BIN=$rpc GATEWAY_BIN=http-server-go/bin/http-server \
+        "$PYTHON" -m pytest tests/e2e -q -p no:cacheprovider
+}
+stage e2e-http e2e_http
 stage bench-smoke bench_smoke
 # The README's two commands on a fresh minimal Debian root (chroot), from the
 # committed HEAD; FRESH_CHECK=0 skips it (and is set inside it).
