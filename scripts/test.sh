@@ -90,6 +90,8 @@ e2e_http() {
 }
 stage e2e-http e2e_http
 stage bench-smoke bench_smoke
+# The stack as a fleet: each piece in its own network namespace, faults under load (scripts/fleet.sh).
+if ((EUID == 0)) && ip netns list >/dev/null 2>&1; then stage fleet bash scripts/fleet.sh; else echo; echo "=== fleet: skipped (needs root and ip netns)"; fi
 # The README's two commands on a fresh minimal Debian root (chroot), from the
 # committed HEAD; FRESH_CHECK=0 skips it (and is set inside it).
 if [ "${FRESH_CHECK:-1}" != 0 ]; then
