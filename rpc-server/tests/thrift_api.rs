@@ -1,13 +1,14 @@
-//! The API contract over the wire: the real binary on a real Redis, called
-//! by Volo clients in each framing.
+//! The API contract over the wire: the server, run in-process, on a real
+//! Redis, called by Volo clients in each framing; and the binary itself,
+//! configured by its environment and stopped by a signal.
 mod common;
 
 use std::time::Duration;
 
-use common::{ALL_FRAMINGS, Client, Framing, Redis, RpcServer, texts};
+use common::{ALL_FRAMINGS, Client, Framing, InProcessServer, Redis, RpcServer, texts};
 
-async fn redis_server(redis: &Redis) -> RpcServer {
-    let server = RpcServer::start(&[("REDIS_URL", redis.url())]);
+async fn redis_server(redis: &Redis) -> InProcessServer {
+    let server = InProcessServer::start(&["--redis-url", &redis.url()]);
     server.wait_storage_ready().await;
     server
 }
@@ -218,10 +219,7 @@ async fn identical_texts_sent_at_once_are_all_kept() {
 #[tokio::test]
 async fn invalid_input_gets_400_naming_the_field_and_the_server_keeps_serving() {
     let redis = Redis::start();
-    let server = RpcServer::start(&[
-        ("REDIS_URL", redis.url()),
-        ("MAX_TEXT_BYTES", "1000".into()),
-    ]);
+    let server = InProcessServer::start(&["--redis-url", &redis.url(), "--max-text-bytes", "1000"]);
     server.wait_storage_ready().await;
     for framing in ALL_FRAMINGS {
         let client = Client::new(server.addr(), framing);
@@ -289,7 +287,7 @@ async fn unicode_text_is_kept_byte_for_byte() {
 #[tokio::test]
 async fn restarting_the_server_keeps_the_data() {
     let redis = Redis::start();
-    let mut server = redis_server(&redis).await;
+    let server = redis_server(&redis).await;
     let client = Client::new(server.addr(), Framing::Unframed);
     for i in 0..5 {
         assert_eq!(
@@ -300,9 +298,10 @@ async fn restarting_the_server_keeps_the_data() {
             0
         );
     }
-    assert!(server.terminate(), "graceful exit");
-    server.restart();
-    server.wait_storage_ready().await;
+    drop(client);
+    server.stop().expect("graceful stop");
+    // Another server (on another port) on the same Redis.
+    let server = redis_server(&redis).await;
     let client = Client::new(server.addr(), Framing::Unframed);
     assert_eq!(client.send_text("p:q", "q", "after").await.code, 0);
     let all = texts(&client.pull_all("p:q", 0, 2, false).await);
@@ -316,16 +315,36 @@ async fn restarting_the_server_keeps_the_data() {
 
 #[tokio::test]
 async fn memory_store_is_the_default_and_says_so() {
-    let mut server = RpcServer::start(&[]);
+    let server = InProcessServer::start(&[]);
     let client = Client::new(server.addr(), Framing::TTHeader);
     assert_eq!(client.send_text("m:n", "m", "kept in memory").await.code, 0);
     assert_eq!(
         texts(&client.pull_all("m:n", 0, 10, false).await),
         ["kept in memory"]
     );
-    assert!(server.terminate());
     assert!(
         server.log().contains("REDIS_URL is not set"),
+        "{}",
+        server.log()
+    );
+}
+
+/// What the in-process tests cannot show: the binary reads its settings from
+/// the environment, as deployments set them, and exits cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_takes_its_environment_and_exits_cleanly_on_sigterm() {
+    let redis = Redis::start();
+    let mut server =
+        RpcServer::start(&[("REDIS_URL", redis.url()), ("MAX_TEXT_BYTES", "10".into())]);
+    server.wait_storage_ready().await;
+    let client = Client::new(server.addr(), Framing::Unframed);
+    assert_eq!(client.send_text("e:f", "e", "0123456789").await.code, 0);
+    assert_eq!(client.send_text("e:f", "f", "0123456789A").await.code, 400);
+    assert_eq!(redis.cli(&["ZCARD", "im:chat:e:f"]), "1");
+    drop(client);
+    assert!(server.terminate(), "graceful exit; log:\n{}", server.log());
+    assert!(
+        server.log().contains("rpc-server stopped"),
         "{}",
         server.log()
     );
@@ -335,7 +354,7 @@ async fn memory_store_is_the_default_and_says_so() {
 async fn redis_late_or_restarted_gives_500_then_recovers() {
     // Redis is not there yet: the server starts anyway.
     let port = common::free_port();
-    let server = RpcServer::start(&[("REDIS_URL", format!("redis://127.0.0.1:{port}"))]);
+    let server = InProcessServer::start(&["--redis-url", &format!("redis://127.0.0.1:{port}")]);
     let client = Client::new(server.addr(), Framing::Unframed);
     let down = client.send_text("r:s", "r", "lost").await;
     assert_eq!(down.code, 500);

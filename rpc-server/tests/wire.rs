@@ -1,10 +1,11 @@
-//! Raw protocol bytes against the real binary: each reply is framed like its
-//! request, and garbage on one connection leaves the others unaffected.
+//! Raw protocol bytes against the server, run in-process: each reply is
+//! framed like its request, and garbage on one connection leaves the others
+//! unaffected.
 mod common;
 
 use std::time::Duration;
 
-use common::{Client, Framing, RpcServer};
+use common::{Client, Framing, InProcessServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -76,7 +77,7 @@ fn assert_success_reply(message: &[u8], seqid: i32) {
 
 #[tokio::test]
 async fn each_reply_is_framed_like_its_request() {
-    let server = RpcServer::start(&[]);
+    let server = InProcessServer::start(&[]);
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
 
     // Unframed (Kitex's default), twice on one long-lived connection.
@@ -119,7 +120,7 @@ async fn drain(stream: &mut TcpStream) {
 
 #[tokio::test]
 async fn garbage_on_one_connection_leaves_the_others_unaffected() {
-    let server = RpcServer::start(&[]);
+    let server = InProcessServer::start(&[]);
     let client = Client::new(server.addr(), Framing::Unframed);
     assert_eq!(client.send_text("g:h", "g", "before").await.code, 0);
 

@@ -1,17 +1,20 @@
-//! Test harness: real `redis-server`, real `etcd` and the real `rpc-server`
-//! binary on free loopback ports, each stopped when its guard is dropped, plus
-//! Volo Thrift clients in the three framings.
+//! Test harness: real `redis-server`, real `etcd`, the rpc-server run
+//! in-process ([`InProcessServer`]) or as the real binary ([`RpcServer`]), on
+//! loopback ports, each stopped when its guard is dropped, plus Volo Thrift
+//! clients in the three framings.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 pub mod redis_topologies;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use im_idl::rpc::{
     ImServiceClientBuilder, Message, PullRequest, PullResponse, SendRequest, SendResponse,
 };
+use rpc_server::config::Config;
 use volo_thrift::codec::default::DefaultMakeCodec;
 
 pub const SERVICE: &str = "demo.rpc.server";
@@ -52,14 +55,6 @@ where
     }
 }
 
-fn accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(200),
-    )
-    .is_ok()
-}
-
 /// A child process killed (SIGKILL) on drop.
 struct Guarded(Child);
 
@@ -85,7 +80,116 @@ fn spawn(program: &str, args: &[&str], envs: &[(&str, String)], log: &Path) -> G
     Guarded(child)
 }
 
-/// A real `redis-server` without persistence on a free port.
+/// Why a program did not come up on its port.
+struct StartFailure {
+    /// Its port was taken between being picked and being bound: worth another
+    /// try on a new port.
+    port_taken: bool,
+    message: String,
+}
+
+/// Attempts at starting a program on newly picked ports before giving up.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (which picks new free ports) again while it fails because
+/// a port was taken, at most [`PORT_ATTEMPTS`] times.
+fn on_free_ports<T>(what: &str, mut attempt: impl FnMut() -> Result<T, StartFailure>) -> T {
+    let mut failures = Vec::new();
+    for _ in 0..PORT_ATTEMPTS {
+        match attempt() {
+            Ok(started) => return started,
+            Err(failure) if failure.port_taken => failures.push(failure.message),
+            Err(failure) => panic!("{}", failure.message),
+        }
+    }
+    panic!(
+        "{what}: the picked port was taken {PORT_ATTEMPTS} times:\n{}",
+        failures.join("\n")
+    )
+}
+
+/// Starts `program` and waits until it listens on 127.0.0.1:`port` itself
+/// (another program that happens to listen there does not count). Fails when
+/// it exits first, e.g. because the port was taken since it was picked.
+fn launch(
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, String)],
+    log: &Path,
+    port: u16,
+    timeout: Duration,
+) -> Result<Guarded, StartFailure> {
+    let mut guarded = spawn(program, args, envs, log);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if listens(guarded.0.id(), port) {
+            return Ok(guarded);
+        }
+        if let Some(status) = guarded.0.try_wait().expect("wait") {
+            let output = std::fs::read_to_string(log).unwrap_or_default();
+            return Err(StartFailure {
+                port_taken: output.to_lowercase().contains("address already in use"),
+                message: format!(
+                    "{program} exited ({status}) before listening on port {port}; its output:\n{output}"
+                ),
+            });
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {program} to listen on port {port}; its output:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// TCP states as `/proc/net/tcp` writes them.
+const TCP_LISTEN: &str = "0A";
+const TCP_CLOSE_WAIT: &str = "08";
+
+/// The IPv4 sockets whose local address is 127.0.0.1:`port`, as (state,
+/// inode), from `/proc/net/tcp` (Linux).
+fn loopback_sockets(port: u16) -> Vec<(String, String)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    // Columns: sl, local_address, rem_address, st, tx:rx queues, tr:when,
+    // retrnsmt, uid, timeout, inode.
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            (columns.len() > 9 && columns[1] == local)
+                .then(|| (columns[3].to_owned(), columns[9].to_owned()))
+        })
+        .collect()
+}
+
+/// Whether process `pid` holds a socket listening on 127.0.0.1:`port`: one
+/// of its descriptors in `/proc/<pid>/fd` is that socket.
+fn listens(pid: u32, port: u16) -> bool {
+    let sockets: Vec<String> = loopback_sockets(port)
+        .into_iter()
+        .filter(|(state, _)| state == TCP_LISTEN)
+        .map(|(_, inode)| format!("socket:[{inode}]"))
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    descriptors.flatten().any(|descriptor| {
+        std::fs::read_link(descriptor.path()).is_ok_and(|target| {
+            sockets
+                .iter()
+                .any(|socket| target.as_os_str() == socket.as_str())
+        })
+    })
+}
+
+/// A real `redis-server` without persistence on a free port (another one
+/// if the picked port is taken before Redis binds it).
 pub struct Redis {
     pub port: u16,
     dir: tempfile::TempDir,
@@ -94,17 +198,24 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        Self::start_on(free_port())
+        on_free_ports("redis-server", || {
+            let mut redis = Self::new(free_port());
+            redis.try_restart().map(|()| redis)
+        })
     }
 
     pub fn start_on(port: u16) -> Redis {
-        let mut redis = Redis {
+        let mut redis = Self::new(port);
+        redis.restart();
+        redis
+    }
+
+    fn new(port: u16) -> Redis {
+        Redis {
             port,
             dir: tempfile::tempdir().expect("temp dir"),
             process: None,
-        };
-        redis.restart();
-        redis
+        }
     }
 
     pub fn url(&self) -> String {
@@ -118,11 +229,17 @@ impl Redis {
 
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
+        if let Err(failure) = self.try_restart() {
+            panic!("{}", failure.message);
+        }
+    }
+
+    fn try_restart(&mut self) -> Result<(), StartFailure> {
         self.stop();
         let port = self.port.to_string();
         let dir = self.dir.path().to_string_lossy().into_owned();
         let log = self.dir.path().join("redis.log");
-        self.process = Some(spawn(
+        self.process = Some(launch(
             "redis-server",
             &[
                 "--port",
@@ -138,12 +255,10 @@ impl Redis {
             ],
             &[],
             &log,
-        ));
-        wait_until(
-            "redis-server to accept connections",
+            self.port,
             Duration::from_secs(10),
-            || accepts(self.port),
-        );
+        )?);
+        Ok(())
     }
 
     /// Runs `redis-cli` against this server and returns its output.
@@ -157,7 +272,8 @@ impl Redis {
     }
 }
 
-/// A real one-node `etcd` on free ports.
+/// A real one-node `etcd` on free ports (others if a picked port is taken
+/// before etcd binds it).
 pub struct Etcd {
     pub port: u16,
     peer_port: u16,
@@ -167,18 +283,25 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn start() -> Etcd {
-        Self::start_on(free_port())
+        on_free_ports("etcd", || {
+            let mut etcd = Self::new(free_port());
+            etcd.try_restart_empty().map(|()| etcd)
+        })
     }
 
     pub fn start_on(port: u16) -> Etcd {
-        let mut etcd = Etcd {
+        let mut etcd = Self::new(port);
+        etcd.restart_empty();
+        etcd
+    }
+
+    fn new(port: u16) -> Etcd {
+        Etcd {
             port,
             peer_port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
             process: None,
-        };
-        etcd.restart_empty();
-        etcd
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -192,13 +315,19 @@ impl Etcd {
     /// Starts etcd again on the same ports with an empty data directory, as
     /// after a crash that lost everything: registrations must be redone.
     pub fn restart_empty(&mut self) {
+        if let Err(failure) = self.try_restart_empty() {
+            panic!("{}", failure.message);
+        }
+    }
+
+    fn try_restart_empty(&mut self) -> Result<(), StartFailure> {
         self.stop();
         let data = self.dir.path().join(format!("data-{}", free_port()));
         let client_url = format!("http://127.0.0.1:{}", self.port);
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
         let cluster = format!("default={peer_url}");
         let log = self.dir.path().join("etcd.log");
-        self.process = Some(spawn(
+        self.process = Some(launch(
             "etcd",
             &[
                 "--name",
@@ -218,12 +347,10 @@ impl Etcd {
             ],
             &[],
             &log,
-        ));
-        wait_until(
-            "etcd to accept connections",
+            self.port,
             Duration::from_secs(20),
-            || accepts(self.port),
-        );
+        )?);
+        Ok(())
     }
 
     pub async fn client(&self) -> etcd_client::Client {
@@ -243,18 +370,22 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Starts the server on a free port with these extra environment
-    /// variables (e.g. `REDIS_URL`), and waits until it accepts connections.
+    /// Starts the server on a free port (another one if the picked port is
+    /// taken before the server binds it) with these extra environment
+    /// variables (e.g. `REDIS_URL`), and waits until it listens.
     pub fn start(envs: &[(&'static str, String)]) -> RpcServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut server = RpcServer {
-            port: free_port(),
+            port: 0,
             envs: envs.to_vec(),
             log: dir.path().join("rpc-server.log"),
             _dir: dir,
             process: None,
         };
-        server.restart();
+        on_free_ports("rpc-server", || {
+            server.port = free_port();
+            server.try_restart()
+        });
         server
     }
 
@@ -264,22 +395,25 @@ impl RpcServer {
 
     /// Starts the binary again on the same port (after [`RpcServer::terminate`]).
     pub fn restart(&mut self) {
+        if let Err(failure) = self.try_restart() {
+            panic!("{}", failure.message);
+        }
+    }
+
+    fn try_restart(&mut self) -> Result<(), StartFailure> {
         self.process.take();
         let mut envs = self.envs.clone();
         envs.push(("RPC_LISTEN", self.addr().to_string()));
         envs.push(("RUST_LOG", "info".to_owned()));
-        self.process = Some(spawn(
+        self.process = Some(launch(
             env!("CARGO_BIN_EXE_rpc-server"),
             &[],
             &envs,
             &self.log,
-        ));
-        let port = self.port;
-        wait_until(
-            "rpc-server to accept connections",
+            self.port,
             Duration::from_secs(20),
-            || accepts(port),
-        );
+        )?);
+        Ok(())
     }
 
     /// Sends SIGTERM and waits for a graceful exit; returns whether it exited
@@ -306,17 +440,246 @@ impl RpcServer {
 
     /// Waits until a Pull succeeds, i.e. the store is connected.
     pub async fn wait_storage_ready(&self) {
-        let client = Client::new(self.addr(), Framing::Unframed);
-        eventually(
-            "the rpc-server's store to be ready",
-            Duration::from_secs(15),
-            || async { client.pull_page("ready:probe", 0, 1, false).await.code == 0 },
-        )
-        .await;
+        wait_storage_ready(self.addr()).await;
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Waits until a Pull through the server at `addr` succeeds, i.e. its store
+/// is connected.
+pub async fn wait_storage_ready(addr: SocketAddr) {
+    let client = Client::new(addr, Framing::Unframed);
+    eventually(
+        "the rpc-server's store to be ready",
+        Duration::from_secs(15),
+        || async { client.pull_page("ready:probe", 0, 1, false).await.code == 0 },
+    )
+    .await;
+}
+
+/// Longest an in-process server may take to stop: Volo waits 2 s before
+/// closing connections that are still open, then for requests in flight.
+const IN_PROCESS_STOP_BOUND: Duration = Duration::from_secs(10);
+
+/// The rpc-server run inside the test process by `rpc_server::server::serve`
+/// on a listener bound to 127.0.0.1:0 (no port is picked, released and bound
+/// again), on a thread and Tokio runtime of its own: it works from plain and
+/// `#[tokio::test]` tests alike, and the end of a test's runtime does not cut
+/// it off. Its configuration comes from the arguments only (the `Config`
+/// environment variables of the test process are ignored), its log is kept
+/// ([`InProcessServer::log`], printed when the test fails), and dropping it
+/// stops it as [`InProcessServer::stop`] does.
+///
+/// Use [`RpcServer`], the binary, for what needs a process: signals, the
+/// environment, fd limits, memory use.
+pub struct InProcessServer {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    log: CapturedLog,
+}
+
+thread_local! {
+    /// The in-process server's log subscriber, on each of its runtime's threads.
+    static SERVER_LOG: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl InProcessServer {
+    /// Starts the server with these command-line arguments (e.g.
+    /// `["--redis-url", &redis.url()]`); `--listen` is ignored. It accepts
+    /// connections at once (they wait in the backlog while it starts).
+    pub fn start(args: &[&str]) -> InProcessServer {
+        let config = hermetic_config(args);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("listener address");
+        let log = CapturedLog::default();
+        let dispatch = log.dispatch();
+        let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
+        let workers = config.worker_threads.map_or(2, usize::from);
+        let thread = std::thread::Builder::new()
+            .name(format!("rpc-server {addr}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let worker_dispatch = dispatch.clone();
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers)
+                    .thread_name("rpc-server-worker")
+                    .enable_all()
+                    .on_thread_start(move || {
+                        SERVER_LOG.set(Some(tracing::dispatcher::set_default(&worker_dispatch)));
+                    })
+                    .on_thread_stop(|| SERVER_LOG.set(None))
+                    .build()?;
+                let served = tracing::dispatcher::with_default(&dispatch, || {
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        let shutdown = async move {
+                            // Sent, or the sender dropped: stop either way.
+                            let _ = shutdown_requested.await;
+                        };
+                        rpc_server::server::serve(listener, config, shutdown).await
+                    })
+                });
+                // Whatever serve left behind (reconnecting store clients,
+                // blocking lookups) is cancelled, not waited for.
+                runtime.shutdown_timeout(Duration::from_millis(500));
+                served
+            })
+            .expect("server thread");
+        InProcessServer {
+            addr,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+            log,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until a Pull succeeds, i.e. the store is connected.
+    pub async fn wait_storage_ready(&self) {
+        wait_storage_ready(self.addr).await;
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// Completes the server's shutdown future and waits for `serve` to
+    /// return (it stops accepting at once and drains open connections);
+    /// returns what `serve` returned. Panics if the server does not stop
+    /// within [`IN_PROCESS_STOP_BOUND`].
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        match self.shut_down() {
+            Ok(served) => served,
+            Err(failure) => panic!("{failure}; its log:\n{}", self.log()),
+        }
+    }
+
+    fn shut_down(&mut self) -> Result<anyhow::Result<()>, String> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(Ok(()));
+        };
+        // Volo waits 2 s before it closes the connections still open when
+        // shutdown begins. Those whose clients have closed them already (the
+        // test's clients, dropped before the server) are closed by the server
+        // as soon as it reads their end: give it a moment to, so that only
+        // connections a test really leaves open cost those 2 s.
+        let settled = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < settled
+            && loopback_sockets(self.addr.port())
+                .iter()
+                .any(|(state, _)| state == TCP_CLOSE_WAIT)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let deadline = Instant::now() + IN_PROCESS_STOP_BOUND;
+        while !thread.is_finished() {
+            if Instant::now() >= deadline {
+                // The thread is left running; the process ends it.
+                return Err(format!(
+                    "the in-process rpc-server on {} did not stop within {IN_PROCESS_STOP_BOUND:?}",
+                    self.addr
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        thread.join().map_err(|panic| {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|reason| reason.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            format!(
+                "the in-process rpc-server on {} panicked: {reason}",
+                self.addr
+            )
+        })
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        let outcome = match self.shut_down() {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(format!("the in-process rpc-server failed: {err:#}")),
+            Err(failure) => Some(failure),
+        };
+        // Not a panic: the test may be unwinding already. Printed output of a
+        // test is shown when it fails.
+        if let Some(outcome) = outcome {
+            eprintln!("{outcome}");
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "log of the in-process rpc-server on {}:\n{}",
+                self.addr,
+                self.log()
+            );
+        }
+    }
+}
+
+/// A `Config` from `args` alone: clap's environment fallbacks are turned off,
+/// so that a `REDIS_URL` (or any other setting) in the test's environment
+/// cannot change what the test runs against.
+fn hermetic_config(args: &[&str]) -> Config {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Config::command().mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command
+        .try_get_matches_from(std::iter::once("rpc-server").chain(args.iter().copied()))
+        .unwrap_or_else(|err| panic!("invalid rpc-server arguments {args:?}: {err}"));
+    Config::from_arg_matches(&matches)
+        .unwrap_or_else(|err| panic!("invalid rpc-server arguments {args:?}: {err}"))
+}
+
+/// A log kept in memory: the in-process server's `tracing` output, formatted
+/// as the binary prints it (level `info`, or `RUST_LOG`).
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn dispatch(&self) -> tracing::Dispatch {
+        let writer = self.clone();
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing::Dispatch::new(
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        )
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
