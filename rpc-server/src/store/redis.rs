@@ -90,6 +90,14 @@ impl RedisStore {
                 connection.internal_command_timeout =
                     options.command_timeout.max(Duration::from_secs(1));
                 connection.unresponsive.max_timeout = Some(options.command_timeout * 2);
+                // fred's unresponsive check restarts at every write, so under
+                // steady traffic it never fires on a dead link. The kernel's
+                // TCP_USER_TIMEOUT does: data left unacknowledged this long
+                // (a cut link, a host gone; not a slow but alive Redis) fails
+                // the connection, fred reconnects, and requests get `storage
+                // unavailable` at once instead of each waiting for its timeout.
+                connection.tcp.user_timeout =
+                    Some((options.command_timeout * 2).max(Duration::from_secs(1)));
             })
             .with_performance_config(|performance| {
                 performance.default_command_timeout = options.command_timeout;
