@@ -37,6 +37,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub redis_pool_size: u16,
 
+    /// Replicas that must confirm each Send before it is acknowledged
+    /// (Redis `WAIT` after the write, on the node that took it). 0: off, a
+    /// Send is acknowledged once the primary stored it, and a failover may
+    /// lose the last ones (replication is asynchronous). With N, a Send
+    /// that fewer than N replicas confirm within --redis-wait-timeout-ms
+    /// gets 500 `storage timeout: the message may have been stored`.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub redis_wait_replicas: u32,
+
+    /// How long a Send waits for --redis-wait-replicas, in milliseconds.
+    #[arg(long, env = "REDIS_WAIT_TIMEOUT_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub redis_wait_timeout_ms: u64,
+
     /// Prefix of every Redis key; a room lives at `<prefix><member1>:<member2>`.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "im:chat:")]
     pub key_prefix: String,
@@ -140,6 +155,10 @@ impl Config {
         Duration::from_millis(self.storage_timeout_ms)
     }
 
+    pub fn redis_wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_wait_timeout_ms)
+    }
+
     /// The etcd endpoints that are not blank (an empty `ETCD_ENDPOINTS=`
     /// in a compose file means "no registration").
     pub fn etcd_endpoints(&self) -> Vec<String> {
@@ -174,6 +193,23 @@ mod tests {
         assert!(config.etcd_endpoints().is_empty());
         assert_eq!(config.max_request_bytes(), 1024 * 1024);
         assert_eq!(config.idle_timeout(), Duration::from_secs(300));
+        assert_eq!(config.redis_wait_replicas, 0, "no WAIT unless asked");
+    }
+
+    #[test]
+    fn redis_wait_replicas_and_timeout() {
+        let config = Config::try_parse_from([
+            "rpc-server",
+            "--redis-wait-replicas",
+            "1",
+            "--redis-wait-timeout-ms",
+            "250",
+        ])
+        .unwrap();
+        assert_eq!(config.redis_wait_replicas, 1);
+        assert_eq!(config.redis_wait_timeout(), Duration::from_millis(250));
+        // WAIT with timeout 0 would block forever.
+        assert!(Config::try_parse_from(["rpc-server", "--redis-wait-timeout-ms", "0"]).is_err());
     }
 
     #[test]

@@ -43,12 +43,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     match config.redis_url() {
         Some(url) => {
-            let store = Arc::new(RedisStore::connect(&RedisOptions {
-                url: url.to_owned(),
-                pool_size: usize::from(config.redis_pool_size),
-                key_prefix: config.key_prefix.clone(),
-                command_timeout: config.storage_timeout(),
-            })?);
+            let store = Arc::new(
+                RedisStore::connect(&RedisOptions {
+                    url: url.to_owned(),
+                    pool_size: usize::from(config.redis_pool_size),
+                    key_prefix: config.key_prefix.clone(),
+                    command_timeout: config.storage_timeout(),
+                })?
+                .wait_for_replicas(config.redis_wait_replicas, config.redis_wait_timeout()),
+            );
             tracing::info!(pool_size = config.redis_pool_size, prefix = %config.key_prefix, "storing messages in Redis");
             // Give a Redis that is already up the chance to connect before the
             // first request; one that is not must not hold up the start.

@@ -21,7 +21,16 @@
 //! primary of a cluster), so a Send is one `EVALSHA`; should a node still
 //! lack it (a failover, a `SCRIPT FLUSH`), the script goes once as `EVAL`,
 //! which runs on whichever node owns the room's key.
+//!
+//! Durability is Redis's own by default: a Send is acknowledged once the
+//! primary ran the script, and replication is asynchronous, so a failover
+//! may lose the last acknowledged sends. With [`RedisStore::wait_for_replicas`]
+//! a Send is acknowledged only after `WAIT n timeout`, sent on the same
+//! connection to the node owning the key, reports at least `n` replicas.
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,10 +38,10 @@ use bytes::Bytes;
 use fred::bytes_utils::Str;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as RedisError, ErrorKind, EventInterface, LuaInterface,
-    Pool, ReconnectPolicy, SortedSetsInterface,
+    Options, Pool, ReconnectPolicy, ServerInterface, SortedSetsInterface,
 };
 use fred::types::sorted_sets::{ZRange, ZSort};
-use fred::types::{Key, Value};
+use fred::types::{ClusterHash, Key, Value};
 use pilota::FastStr;
 use serde::Deserialize;
 
@@ -69,6 +78,28 @@ pub struct RedisStore {
     pool: Pool,
     key_prefix: String,
     append_sha: Str,
+    /// Replicas that must confirm a Send (`WAIT`) before it is
+    /// acknowledged, and how long `WAIT` may block; 0: no `WAIT`.
+    wait_replicas: u32,
+    wait_timeout: Duration,
+    command_timeout: Duration,
+    /// One `WAIT` at a time per connection and node, shared by the Sends
+    /// whose writes it covers (see [`RedisStore::confirm_replicated`]).
+    wait_groups: std::sync::Mutex<HashMap<(String, u16), Arc<WaitGroup>>>,
+}
+
+/// Sends waiting for replicas on one connection to one slot's node.
+#[derive(Default)]
+struct WaitGroup {
+    /// Writes answered so far on this connection and slot.
+    written: AtomicU64,
+    /// Writes known replicated: every write counted in `written` before a
+    /// successful `WAIT` was sent.
+    confirmed: AtomicU64,
+    /// The same for the last `WAIT` that fell short, and what it counted.
+    short: std::sync::Mutex<(u64, i64)>,
+    /// Held while a `WAIT` is in flight.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl RedisStore {
@@ -114,7 +145,20 @@ impl RedisStore {
             pool,
             key_prefix: options.key_prefix.clone(),
             append_sha: Str::from(fred::util::sha1_hash(APPEND_SCRIPT)),
+            wait_replicas: 0,
+            wait_timeout: Duration::ZERO,
+            command_timeout: options.command_timeout,
+            wait_groups: Default::default(),
         })
+    }
+
+    /// Acknowledges a Send only once `replicas` replicas confirmed it
+    /// (`WAIT replicas timeout` after the script, on the node that ran it);
+    /// fewer within `timeout` answer `storage timeout`. 0 turns it off.
+    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> RedisStore {
+        self.wait_replicas = replicas;
+        self.wait_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     fn key(&self, room: &Room) -> String {
@@ -172,18 +216,38 @@ impl MessageStore for RedisStore {
 
         let client = self.client()?;
         let sent = "the message may have been stored";
-        match client
-            .evalsha(self.append_sha.clone(), key.clone(), member.clone())
-            .await
-        {
-            // The script is not on that node (yet): the call did not run,
-            // so sending the script itself is safe.
-            Err(err) if is_noscript(&err) => client
-                .eval(APPEND_SCRIPT, key, member)
+        let slot = key.cluster_hash();
+        let send_time = after_redirections(|| async {
+            match client
+                .evalsha(self.append_sha.clone(), key.clone(), member.clone())
                 .await
-                .map_err(|err| command_error(err, sent)),
-            result => result.map_err(|err| command_error(err, sent)),
+            {
+                // The script is not on that node (yet): the call did not
+                // run, so sending the script itself is safe.
+                Err(err) if is_noscript(&err) => {
+                    client
+                        .eval(APPEND_SCRIPT, key.clone(), member.clone())
+                        .await
+                }
+                result => result,
+            }
+        })
+        .await
+        .map_err(|err| command_error(err, sent))?;
+        if self.wait_replicas > 0 {
+            let group = self.wait_group(client, slot);
+            let written = group.written.fetch_add(1, Ordering::SeqCst) + 1;
+            let bound = self.wait_timeout + self.command_timeout;
+            tokio::time::timeout(
+                bound,
+                self.confirm_replicated(client, slot, &group, written),
+            )
+            .await
+            .map_err(|_| {
+                Error::StorageTimeout(format!("{sent} (no replica confirmation within {bound:?})"))
+            })??;
         }
+        Ok(send_time)
     }
 
     async fn page(&self, room: &Room, query: &PageQuery) -> Result<Page> {
@@ -200,18 +264,19 @@ impl MessageStore for RedisStore {
             (true, None) => (ZRange::from("+inf"), ZRange::from("-inf")),
             (true, Some(time)) => (from(time)?, ZRange::from("-inf")),
         };
-        let rows: Vec<(Bytes, f64)> = client
-            .zrange(
-                key,
-                start,
-                stop,
+        let rows: Vec<(Bytes, f64)> = after_redirections(|| {
+            client.zrange(
+                key.as_str(),
+                start.clone(),
+                stop.clone(),
                 Some(ZSort::ByScore),
                 query.reverse,
                 Some((0, count)),
                 true,
             )
-            .await
-            .map_err(|err| command_error(err, "nothing was read"))?;
+        })
+        .await
+        .map_err(|err| command_error(err, "nothing was read"))?;
         let mut messages = Vec::with_capacity(rows.len());
         let mut next_cursor = None;
         for (index, (member, score)) in rows.into_iter().enumerate() {
@@ -230,6 +295,76 @@ impl MessageStore for RedisStore {
             messages,
             next_cursor,
         })
+    }
+}
+
+impl RedisStore {
+    fn wait_group(&self, client: &fred::clients::Client, slot: u16) -> Arc<WaitGroup> {
+        let mut groups = self
+            .wait_groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        groups
+            .entry((client.id().to_owned(), slot))
+            .or_default()
+            .clone()
+    }
+
+    /// `WAIT` on the connection that just ran the script: keyless, so it is
+    /// routed by the key's slot to the node that owns it (in a cluster) and
+    /// counts the replicas that acknowledged this connection's writes.
+    ///
+    /// `WAIT` blocks the whole (shared, pipelined) connection in Redis, so
+    /// Sends take turns and share answers (a group commit): a `WAIT` covers
+    /// every write answered on the connection before it was sent, so a Send
+    /// whose write (the `written`-th) an earlier `WAIT` covered takes its
+    /// answer instead of waiting again.
+    async fn confirm_replicated(
+        &self,
+        client: &fred::clients::Client,
+        slot: u16,
+        group: &WaitGroup,
+        written: u64,
+    ) -> Result<()> {
+        let wanted = i64::from(self.wait_replicas);
+        let short = |confirmed: i64| {
+            Error::StorageTimeout(format!(
+                "the message may have been stored (only {confirmed} of {wanted} replicas confirmed it)"
+            ))
+        };
+        let _turn = group.turn.lock().await;
+        if group.confirmed.load(Ordering::SeqCst) >= written {
+            return Ok(());
+        }
+        let (short_upto, counted) = *group
+            .short
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if short_upto >= written {
+            return Err(short(counted));
+        }
+        let covers = group.written.load(Ordering::SeqCst);
+        let timeout_ms = i64::try_from(self.wait_timeout.as_millis()).unwrap_or(i64::MAX);
+        let options = Options {
+            cluster_hash: Some(ClusterHash::Custom(slot)),
+            // The command may block for its whole timeout, and then answer.
+            timeout: Some(self.wait_timeout + self.command_timeout),
+            ..Options::default()
+        };
+        let confirmed: i64 = client
+            .with_options(&options)
+            .wait(wanted, timeout_ms)
+            .await
+            .map_err(|err| command_error(err, "the message may have been stored"))?;
+        if confirmed < wanted {
+            *group
+                .short
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (covers, confirmed);
+            return Err(short(confirmed));
+        }
+        group.confirmed.fetch_max(covers, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -274,6 +409,36 @@ fn decode_member(member: Bytes, send_time: i64) -> Option<StoredMessage> {
 
 fn is_noscript(err: &RedisError) -> bool {
     err.details().starts_with("NOSCRIPT")
+}
+
+/// Sends again after a cluster redirection, a few times with short pauses.
+///
+/// fred counts following a `MOVED` or `ASK` as another write attempt, and a
+/// command here gets one attempt (never resent after a dropped connection),
+/// so a redirected command fails with "Too many failed write attempts".
+/// Redis answered the redirection instead of running it, so sending it again
+/// is safe; after `MOVED` fred has refreshed its slot map already, and `ASK`
+/// lasts while one slot migrates. Seen while resharding a live cluster.
+async fn after_redirections<T, F, Fut>(mut call: F) -> std::result::Result<T, RedisError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, RedisError>>,
+{
+    let mut pause = Duration::from_millis(5);
+    for _ in 0..3 {
+        match call().await {
+            Err(err) if is_redirection(&err) => {
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+            }
+            result => return result,
+        }
+    }
+    call().await
+}
+
+fn is_redirection(err: &RedisError) -> bool {
+    *err.kind() == ErrorKind::Unknown && err.details().starts_with("Too many failed write attempts")
 }
 
 /// Maps a fred error to ours. Redis never saw a command that fred refused
