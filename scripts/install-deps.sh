@@ -89,6 +89,7 @@ run_checks() {
     check "a C compiler, archiver and linker" "build-essential" has_c_toolchain
     check "make" "make" quietly make --version
     check "redis-server, redis-cli, redis-benchmark" "redis-server redis-tools" has_redis
+    check "redis-sentinel (the Sentinel tests)" "redis-sentinel" quietly redis-sentinel --version
     check "etcd" "etcd-server" quietly etcd --version
     check "etcdctl" "etcd-client" quietly etcdctl version
     check "a Python that imports pytest and tests/e2e/conftest.py" "python3 python3-pytest" test_python
