@@ -285,9 +285,13 @@ start_run() {
     # go to all of it as from Ctrl-C on a terminal, and with SIGINT not
     # ignored (without job control, bash starts background commands with
     # SIGINT ignored, and run.sh could not trap it). Output lines are
-    # stamped with the seconds since the check started.
+    # stamped with the seconds since the check started, by a reader that,
+    # like a terminal, outlives the Ctrl-C.
     set -m
-    "${cmd[@]}" > >(stamp >"$run_log") 2>&1 </dev/null &
+    "${cmd[@]}" > >(
+        trap '' INT
+        stamp >"$run_log"
+    ) 2>&1 </dev/null &
     run_pid=$!
     set +m
     say "run.sh: pid $run_pid, gateway on 127.0.0.1:$http_port, output in $run_log"

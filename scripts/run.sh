@@ -45,6 +45,10 @@ up() {
 # shellcheck disable=SC2317 # invoked by the traps
 shutdown() {
     trap - EXIT INT TERM
+    # Stop everything even when the output is gone: `run.sh | tee log` loses
+    # its tee to the same Ctrl-C, and the next echo would kill this shell.
+    trap '' PIPE
+    set +e
     echo
     echo "run: stopping"
     stop_all "${pids[@]}"
