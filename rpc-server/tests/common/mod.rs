@@ -394,6 +394,11 @@ impl RpcServer {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// The process id while the server runs (for /proc: its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|guarded| guarded.0.id())
+    }
+
     /// Starts the binary again on the same port (after [`RpcServer::terminate`]).
     pub fn restart(&mut self) {
         if let Err(failure) = self.try_restart() {
