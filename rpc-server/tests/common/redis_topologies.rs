@@ -22,6 +22,9 @@ pub const SERVICE_NAME: &str = "mymaster";
 pub struct Node {
     pub port: u16,
     child: Option<Child>,
+    program: String,
+    args: Vec<String>,
+    log: std::path::PathBuf,
 }
 
 impl Node {
@@ -29,9 +32,38 @@ impl Node {
     /// and waits until it answers PING. `None` when it exits first (its port
     /// was taken since it was picked).
     fn start(program: &str, args: &[String], port: u16, log: &Path) -> Option<Node> {
-        let log_file = std::fs::File::create(log).expect("log file");
+        let mut node = Node {
+            port,
+            child: None,
+            program: program.to_owned(),
+            args: args.to_vec(),
+            log: log.to_owned(),
+        };
+        node.spawn().then_some(node)
+    }
+
+    /// Starts the process again, same port, arguments and data (after
+    /// [`Node::kill`]), and waits until it answers PING.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(
+            self.spawn(),
+            "{} did not restart on port {}",
+            self.program,
+            self.port
+        );
+    }
+
+    fn spawn(&mut self) -> bool {
+        let (program, port, log) = (self.program.clone(), self.port, self.log.clone());
+        let (program, log) = (program.as_str(), log.as_path());
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
         let child = Command::new(program)
-            .args(args)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))
             .stderr(log_file)
@@ -39,18 +71,17 @@ impl Node {
             .unwrap_or_else(|err| {
                 panic!("cannot start {program} (scripts/install-deps.sh installs it): {err}")
             });
-        let mut node = Node {
-            port,
-            child: Some(child),
-        };
+        self.child = Some(child);
+        let node = self;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if node.cli(&["PING"]) == "PONG" {
-                return Some(node);
+            if cli(port, &["PING"]) == "PONG" {
+                return true;
             }
             let child = node.child.as_mut().expect("running");
             if child.try_wait().expect("wait").is_some() {
-                return None;
+                node.child = None;
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
@@ -128,6 +159,9 @@ fn redis_node(dir: &Path, extra: &[&str]) -> Node {
             &format!("aof-{port}"),
             "--save",
             "",
+            // A replica that comes back syncs at once (the default waits 5 s).
+            "--repl-diskless-sync-delay",
+            "0",
         ]
         .iter()
         .map(|arg| arg.to_string())
@@ -195,7 +229,29 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes, _dir: dir };
         cluster.wait_healthy(Duration::from_secs(30));
+        wait_until(
+            "every primary's replica to be in sync",
+            Duration::from_secs(30),
+            || {
+                cluster.topology().iter().filter(|n| n.primary).all(|n| {
+                    let replication = cli(n.port, &["INFO", "replication"]);
+                    replication.contains("connected_slaves:1")
+                        && replication.contains("state=online")
+                })
+            },
+        );
         cluster
+    }
+
+    /// Waits until a node other than `old` serves `slot` as a primary and
+    /// the cluster is ok again (a replica was promoted after `old` died).
+    pub fn wait_promoted(&self, old: u16, slot: u16, timeout: Duration) {
+        wait_until("a replica to be promoted", timeout, || {
+            self.primary_of_slot(slot).is_some_and(|n| n.port != old)
+                && self
+                    .running()
+                    .all(|node| node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        });
     }
 
     /// `redis-cluster://` URL naming every node.
@@ -282,7 +338,8 @@ impl RedisCluster {
     }
 }
 
-fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+/// Parses `CLUSTER NODES` output.
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();

@@ -1,0 +1,709 @@
+//! The real binary on a real Redis Cluster (three primaries, three
+//! replicas) and behind real Sentinels: the API contract on both, slots
+//! resharded under load, and a primary killed (SIGKILL) under load, with and
+//! without `--redis-wait-replicas`.
+//!
+//! Under load, every acknowledged Send is recorded; afterwards each room is
+//! read by following `next_cursor` in both directions, and the test checks
+//! that nothing acknowledged is duplicated, that order and cursors hold and,
+//! where the mode promises it, that nothing acknowledged is missing. Failure
+//! counts and recovery times are printed (`cargo test -- --nocapture`).
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::redis_topologies::{
+    RedisCluster, RedisSentinel, cli, parse_cluster_nodes, shared_cluster, shared_sentinel,
+};
+use common::{ALL_FRAMINGS, Client, Framing, RpcServer, texts};
+use im_idl::rpc::Message;
+
+/// A unique key prefix, so tests can share a topology.
+fn prefix(test: &str) -> String {
+    format!("im{}-{test}:", std::process::id())
+}
+
+async fn server(url: String, prefix: String, extra: &[(&'static str, String)]) -> RpcServer {
+    let mut envs = vec![("REDIS_URL", url), ("REDIS_KEY_PREFIX", prefix)];
+    envs.extend_from_slice(extra);
+    let server = RpcServer::start(&envs);
+    server.wait_storage_ready().await;
+    server
+}
+
+// --- the API contract on both topologies -----------------------------------
+
+async fn round_trip(addr: SocketAddr) {
+    for framing in ALL_FRAMINGS {
+        let client = Client::new(addr, framing);
+        let chat = format!("alice:{framing:?}");
+        let sent = client.send_text(&chat, "alice", "hello").await;
+        assert_eq!((sent.code, sent.msg.as_str()), (0, "success"));
+        let page = client.pull_page(&chat, 0, 0, false).await;
+        assert_eq!((page.code, page.has_more), (0, Some(false)));
+        let messages = page.messages.unwrap();
+        assert_eq!(texts(&messages), ["hello"]);
+        assert_eq!(messages[0].sender.as_deref(), Some("alice"));
+        assert_eq!(messages[0].chat.as_deref(), Some(chat.as_str()));
+    }
+}
+
+async fn pagination_under_concurrent_senders(addr: SocketAddr) {
+    const SENDERS: usize = 4;
+    const EACH: usize = 25;
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|sender| {
+            tokio::spawn(async move {
+                let client = Client::new(addr, ALL_FRAMINGS[sender % 3]);
+                let (chat, who) = if sender % 2 == 0 {
+                    ("x:y", "x")
+                } else {
+                    ("y:x", "y")
+                };
+                for i in 0..EACH {
+                    let response = client.send_text(chat, who, &format!("{sender}-{i}")).await;
+                    assert_eq!(response.code, 0, "{}", response.msg);
+                }
+            })
+        })
+        .collect();
+    let reader = Client::new(addr, Framing::Unframed);
+    while !senders.iter().all(|task| task.is_finished()) {
+        assert_ordered(&reader.pull_all("x:y", 0, 7, false).await, false);
+        assert_ordered(&reader.pull_all("x:y", 0, 7, true).await, true);
+    }
+    for task in senders {
+        task.await.unwrap();
+    }
+    let mut expected: Vec<String> = (0..SENDERS)
+        .flat_map(|s| (0..EACH).map(move |i| format!("{s}-{i}")))
+        .collect();
+    expected.sort();
+    for (limit, reverse) in [(1, false), (7, false), (3, true), (100, true)] {
+        let all = reader.pull_all("y:x", 0, limit, reverse).await;
+        assert_ordered(&all, reverse);
+        let mut got = texts(&all);
+        got.sort();
+        assert_eq!(got, expected, "limit {limit}, reverse {reverse}");
+    }
+}
+
+async fn identical_texts(addr: SocketAddr) {
+    let client = Arc::new(Client::new(addr, Framing::Unframed));
+    let sends = (0..40).map(|_| {
+        let client = client.clone();
+        async move { client.send_text("twin:twin2", "twin", "same").await.code }
+    });
+    let codes = futures::future::join_all(sends).await;
+    assert!(codes.iter().all(|code| *code == 0), "{codes:?}");
+    let all = client.pull_all("twin:twin2", 0, 100, false).await;
+    assert_eq!(all.len(), 40);
+    assert!(texts(&all).iter().all(|text| text == "same"));
+}
+
+fn assert_ordered(messages: &[Message], newest_first: bool) {
+    for pair in messages.windows(2) {
+        let (a, b) = (pair[0].send_time.unwrap(), pair[1].send_time.unwrap());
+        assert!(
+            if newest_first { a > b } else { a < b },
+            "out of order: {a} then {b} (newest first: {newest_first})"
+        );
+    }
+}
+
+macro_rules! api_on {
+    ($topology:ident, $shared:ident) => {
+        mod $topology {
+            use super::*;
+
+            #[tokio::test]
+            async fn round_trip_in_every_framing() {
+                let topology = $shared();
+                let server = server(
+                    topology.url(),
+                    prefix(concat!(stringify!($topology), "-rt")),
+                    &[],
+                )
+                .await;
+                round_trip(server.addr()).await;
+            }
+
+            #[tokio::test]
+            async fn pagination_is_exact_under_concurrent_senders() {
+                let topology = $shared();
+                let server = server(
+                    topology.url(),
+                    prefix(concat!(stringify!($topology), "-pg")),
+                    &[],
+                )
+                .await;
+                pagination_under_concurrent_senders(server.addr()).await;
+            }
+
+            #[tokio::test]
+            async fn identical_texts_sent_at_once_are_all_kept() {
+                let topology = $shared();
+                let server = server(
+                    topology.url(),
+                    prefix(concat!(stringify!($topology), "-id")),
+                    &[],
+                )
+                .await;
+                identical_texts(server.addr()).await;
+            }
+        }
+    };
+}
+
+api_on!(cluster, shared_cluster);
+api_on!(sentinel, shared_sentinel);
+
+// --- load, and what it left behind -----------------------------------------
+
+/// One Send of the load: sender `sender`'s `seq`-th, to room `room`.
+struct Sent {
+    room: usize,
+    text: String,
+    ok: bool,
+    msg: String,
+    /// When its answer came, from the start of the load.
+    at: Duration,
+}
+
+struct Load {
+    sends: Vec<Sent>,
+    pulls_ok: usize,
+    pulls_failed: usize,
+    /// When each failed Pull's answer came.
+    pull_failures_at: Vec<Duration>,
+}
+
+/// Room `n`: chat `a<n>:z<n>`, sent by `a<n>`; its key is `<prefix>a<n>:z<n>`.
+fn chat(room: &str) -> String {
+    format!("a{room}:z{room}")
+}
+
+/// Sends from `senders` clients (one Send in flight each, rooms in turn)
+/// and follows `next_cursor` over every room from two readers, for
+/// `duration`. Nothing panics on a failed call: failures are counted.
+async fn run_load(addr: SocketAddr, rooms: &[String], senders: usize, duration: Duration) -> Load {
+    let start = Instant::now();
+    let rooms: Arc<Vec<String>> = Arc::new(rooms.iter().map(|room| chat(room)).collect());
+    let sending: Vec<_> = (0..senders)
+        .map(|sender| {
+            let rooms = rooms.clone();
+            tokio::spawn(async move {
+                let client = Client::new(addr, Framing::Unframed);
+                let mut sent = Vec::new();
+                let mut seq = 0;
+                while start.elapsed() < duration {
+                    let room = (sender + seq) % rooms.len();
+                    let chat = &rooms[room];
+                    let who = chat.split(':').next().unwrap();
+                    let text = format!("{sender}-{seq}");
+                    let response = client.send_text(chat, who, &text).await;
+                    sent.push(Sent {
+                        room,
+                        text,
+                        ok: response.code == 0,
+                        msg: response.msg.to_string(),
+                        at: start.elapsed(),
+                    });
+                    seq += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let reading: Vec<_> = (0..2)
+        .map(|reader| {
+            let rooms = rooms.clone();
+            tokio::spawn(async move {
+                let client = Client::new(addr, Framing::Framed);
+                let (mut ok, mut failed, mut failures_at) = (0, 0, Vec::new());
+                let mut round = 0;
+                while start.elapsed() < duration {
+                    let chat = &rooms[(reader + round) % rooms.len()];
+                    round += 1;
+                    // One traversal; strict order within it, whatever
+                    // arrives meanwhile.
+                    let (mut cursor, mut last) = (0, None::<i64>);
+                    loop {
+                        let page = client.pull_page(chat, cursor, 7, reader == 1).await;
+                        if page.code != 0 {
+                            failed += 1;
+                            failures_at.push(start.elapsed());
+                            break;
+                        }
+                        ok += 1;
+                        for message in page.messages.unwrap() {
+                            let time = message.send_time.unwrap();
+                            if let Some(last) = last {
+                                assert!(
+                                    if reader == 1 {
+                                        time < last
+                                    } else {
+                                        time > last
+                                    },
+                                    "{chat}: {time} after {last} in one traversal"
+                                );
+                            }
+                            last = Some(time);
+                        }
+                        if page.has_more != Some(true) || start.elapsed() >= duration {
+                            break;
+                        }
+                        cursor = page.next_cursor.unwrap();
+                    }
+                }
+                (ok, failed, failures_at)
+            })
+        })
+        .collect();
+    let mut load = Load {
+        sends: Vec::new(),
+        pulls_ok: 0,
+        pulls_failed: 0,
+        pull_failures_at: Vec::new(),
+    };
+    for task in sending {
+        load.sends.extend(task.await.unwrap());
+    }
+    for task in reading {
+        let (ok, failed, failures_at) = task.await.unwrap();
+        load.pulls_ok += ok;
+        load.pulls_failed += failed;
+        load.pull_failures_at.extend(failures_at);
+    }
+    load
+}
+
+/// What the rooms hold after a load, checked against what was acknowledged.
+struct Audit {
+    acknowledged: usize,
+    /// Acknowledged sends not found.
+    missing: Vec<String>,
+    /// Sends that failed but were stored anyway (allowed: "may have been stored").
+    failed_but_stored: usize,
+}
+
+/// Reads every room forward (page 7) and backward (page 5) following
+/// `next_cursor`, asserts both traversals are strictly ordered, the same
+/// messages, without duplicates, each sender's messages in the order sent;
+/// then compares with the acknowledged sends.
+async fn audit(addr: SocketAddr, rooms: &[String], load: &Load) -> Audit {
+    let reader = Client::new(addr, Framing::Unframed);
+    let mut stored: Vec<HashSet<String>> = Vec::new();
+    for room in rooms {
+        let chat = chat(room);
+        let forward = reader.pull_all(&chat, 0, 7, false).await;
+        assert_ordered(&forward, false);
+        let mut backward = reader.pull_all(&chat, 0, 5, true).await;
+        assert_ordered(&backward, true);
+        backward.reverse();
+        assert_eq!(forward, backward, "{chat}: both directions agree");
+        let texts = texts(&forward);
+        let unique: HashSet<String> = texts.iter().cloned().collect();
+        assert_eq!(unique.len(), texts.len(), "{chat}: a message stored twice");
+        let mut last_seq: HashMap<String, u64> = HashMap::new();
+        for text in &texts {
+            let (sender, seq) = text.split_once('-').unwrap();
+            let seq: u64 = seq.parse().unwrap();
+            if let Some(previous) = last_seq.insert(sender.to_owned(), seq) {
+                assert!(previous < seq, "{chat}: sender {sender} out of order");
+            }
+        }
+        stored.push(unique);
+    }
+    let mut audit = Audit {
+        acknowledged: 0,
+        missing: Vec::new(),
+        failed_but_stored: 0,
+    };
+    for sent in &load.sends {
+        let present = stored[sent.room].contains(&sent.text);
+        if sent.ok {
+            audit.acknowledged += 1;
+            if !present {
+                audit
+                    .missing
+                    .push(format!("{}/{}", chat(&rooms[sent.room]), sent.text));
+            }
+        } else if present {
+            audit.failed_but_stored += 1;
+        }
+    }
+    audit
+}
+
+/// Failed sends and pulls, and when the service was whole again after `from`:
+/// the answer time of the first success after the last failure.
+fn recovery(load: &Load, from: Duration) -> (usize, Option<Duration>) {
+    let failed_sends = load.sends.iter().filter(|sent| !sent.ok).count();
+    let last_failure = load
+        .sends
+        .iter()
+        .filter(|sent| !sent.ok)
+        .map(|sent| sent.at)
+        .chain(load.pull_failures_at.iter().copied())
+        .max();
+    let recovered = match last_failure {
+        None => Some(Duration::ZERO),
+        Some(last) => load
+            .sends
+            .iter()
+            .filter(|sent| sent.ok && sent.at > last)
+            .map(|sent| sent.at)
+            .min()
+            .map(|at| at.saturating_sub(from)),
+    };
+    (failed_sends, recovered)
+}
+
+fn error_kinds(load: &Load) -> Vec<(String, usize)> {
+    let mut kinds: HashMap<String, usize> = HashMap::new();
+    for sent in load.sends.iter().filter(|sent| !sent.ok) {
+        let kind: String = sent.msg.chars().take(90).collect();
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let mut kinds: Vec<_> = kinds.into_iter().collect();
+    kinds.sort_by_key(|kind| std::cmp::Reverse(kind.1));
+    kinds.truncate(4);
+    kinds
+}
+
+// --- Redis Cluster: resharding and failover under load ---------------------
+
+/// `count` room names whose keys (under `prefix`) hash to slots in `slots`.
+fn rooms_in_slots(prefix: &str, slots: std::ops::RangeInclusive<u16>, count: usize) -> Vec<String> {
+    (0..100_000)
+        .map(|n| n.to_string())
+        .filter(|room| {
+            let key = format!("{prefix}a{room}:z{room}");
+            slots.contains(&fred::util::redis_keyslot(key.as_bytes()))
+        })
+        .take(count)
+        .collect()
+}
+
+/// Known failure (README, Storage): with one attempt per command, fred
+/// 10.1.0 ends its connection task when following an `ASK` fails ("Max
+/// attempts reached"); restarted, the client still times out every call.
+/// Most runs on this machine hit it within the 2000 slots; a run that does not
+/// passes with no errors. Run it with `cargo test -- --ignored resharding`.
+#[ignore = "fred 10.1.0 loses its cluster connection on ASK while resharding (README, Storage)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_resharding_under_load_loses_and_reorders_nothing() {
+    let cluster = RedisCluster::start();
+    let prefix = prefix("reshard");
+    let topology = cluster.topology();
+    let mut primaries: Vec<_> = topology.iter().filter(|n| n.primary).cloned().collect();
+    primaries.sort_by_key(|n| n.slots[0].0);
+    let (from, to) = (primaries[0].clone(), primaries[1].clone());
+    let to_port = to.port;
+    // redis-cli moves the source's lowest slots first: rooms in the first
+    // 400 of the 2000 move early, while the load runs.
+    let first = from.slots[0].0;
+    let rooms = rooms_in_slots(&prefix, first..=first + 399, 6);
+    let server = server(cluster.url(), prefix.clone(), &[]).await;
+
+    let addr = server.addr();
+    let load = tokio::spawn({
+        let rooms = rooms.clone();
+        async move { run_load(addr, &rooms, 4, Duration::from_secs(7)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let resharding = tokio::task::spawn_blocking(move || {
+        let output = cluster.reshard(&from, &to, 2000);
+        (cluster, output)
+    });
+    let load = load.await.unwrap();
+    // Which rooms had moved by the time the load ended.
+    let view = parse_cluster_nodes(&cli(to_port, &["CLUSTER", "NODES"]));
+    let moved = rooms
+        .iter()
+        .filter(|room| {
+            let key = format!("{prefix}a{room}:z{room}");
+            let slot = fred::util::redis_keyslot(key.as_bytes());
+            view.iter().any(|n| {
+                n.port == to_port && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+            })
+        })
+        .count();
+    let (_cluster, _output) = resharding.await.unwrap();
+    let reshard_time = started.elapsed();
+
+    let (failed_sends, _) = recovery(&load, Duration::ZERO);
+    println!(
+        "cluster reshard: {failed_sends} sends failed, {} pulls ok, {} failed; errors {:?}",
+        load.pulls_ok,
+        load.pulls_failed,
+        error_kinds(&load)
+    );
+    if std::env::var_os("SHOW_LOG").is_some() {
+        println!("{}", server.log());
+    }
+    // The server must be whole again by itself once the slots have moved.
+    let settled = Instant::now();
+    let probe = Client::new(addr, Framing::Unframed);
+    common::eventually(
+        "pulls to succeed after resharding",
+        Duration::from_secs(15),
+        || async {
+            let mut all_ok = true;
+            for room in &rooms {
+                let page = probe.pull_page(&chat(room), 0, 1, false).await;
+                if page.code != 0 && std::env::var_os("SHOW_LOG").is_some() {
+                    println!("after resharding: {}", page.msg);
+                }
+                all_ok &= page.code == 0;
+            }
+            all_ok
+        },
+    )
+    .await;
+    println!(
+        "cluster reshard: every room readable {:.1?} after the reshard ended",
+        settled.elapsed()
+    );
+    let audit = audit(addr, &rooms, &load).await;
+    println!(
+        "cluster reshard of 2000 slots ({moved} of {} rooms moved while the load ran) took {reshard_time:.1?} under load: \
+         {} sends acknowledged, {failed_sends} failed, {} pulls ok, {} failed; missing {}; failed but stored {}; errors {:?}",
+        rooms.len(),
+        audit.acknowledged,
+        load.pulls_ok,
+        load.pulls_failed,
+        audit.missing.len(),
+        audit.failed_but_stored,
+        error_kinds(&load),
+    );
+    assert_eq!(moved, rooms.len(), "the test rooms' slots were resharded");
+    assert!(audit.acknowledged > 100, "the load ran");
+    assert!(
+        audit.missing.is_empty(),
+        "acknowledged sends lost: {:?}",
+        audit.missing
+    );
+    // Most runs see none; on this busy 2-core machine one run in a few has
+    // a node stall past fred's unresponsive bound (1.6 s) for a moment and
+    // a few dozen calls time out, out of some 3000.
+    assert!(
+        failed_sends + load.pulls_failed <= 80,
+        "a bounded handful of errors while resharding, got {}",
+        failed_sends + load.pulls_failed
+    );
+}
+
+/// Kills the primary serving the test rooms under load; returns the audit.
+async fn cluster_failover(
+    test: &str,
+    extra: &[(&'static str, String)],
+    restart_after: Option<Duration>,
+) {
+    let mut cluster = RedisCluster::start();
+    let prefix = prefix(test);
+    let victim = cluster.primary_of_slot(0).expect("a primary for slot 0");
+    let rooms = rooms_in_slots(&prefix, victim.slots[0].0..=victim.slots[0].1, 6);
+    let server = server(cluster.url(), prefix, extra).await;
+    let addr = server.addr();
+    let load_time = Duration::from_secs(if restart_after.is_some() { 11 } else { 9 });
+    let load = tokio::spawn({
+        let rooms = rooms.clone();
+        async move { run_load(addr, &rooms, 4, load_time).await }
+    });
+    let kill_at = Duration::from_secs(2);
+    tokio::time::sleep(kill_at).await;
+    cluster.node_mut(victim.port).kill();
+    let killed = Instant::now();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.wait_promoted(victim.port, victim.slots[0].0, Duration::from_secs(20));
+        let promoted = killed.elapsed();
+        if let Some(after) = restart_after {
+            std::thread::sleep(after.saturating_sub(promoted));
+            cluster.node_mut(victim.port).restart();
+        }
+        (cluster, promoted)
+    });
+    let load = load.await.unwrap();
+    let (cluster, promoted) = cluster.await.unwrap();
+    let (failed_sends, recovered) = recovery(&load, kill_at);
+    println!(
+        "cluster failover ({test}): replica promoted {promoted:.1?} after SIGKILL; {} sends acknowledged, \
+         {failed_sends} failed, pulls failed {}; recovered {recovered:.1?} after the kill; errors {:?}",
+        load.sends.iter().filter(|sent| sent.ok).count(),
+        load.pulls_failed,
+        error_kinds(&load),
+    );
+    if recovered.is_none() {
+        let log = server.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        println!(
+            "rpc-server log, last lines (newest first):\n{}",
+            tail.join("\n")
+        );
+    }
+    let audit = audit(addr, &rooms, &load).await;
+    println!(
+        "cluster failover ({test}): acknowledged but missing {}: {:?}; failed but stored {}",
+        audit.missing.len(),
+        audit.missing.iter().take(10).collect::<Vec<_>>(),
+        audit.failed_but_stored,
+    );
+    drop(cluster);
+    let recovered = recovered.expect("the server recovered by itself before the load ended");
+    assert!(
+        recovered < Duration::from_secs(if restart_after.is_some() { 9 } else { 7 }),
+        "recovered in {recovered:?}"
+    );
+    if extra.iter().any(|(name, _)| *name == "REDIS_WAIT_REPLICAS") {
+        assert!(
+            audit.missing.is_empty(),
+            "acknowledged sends lost: {:?}",
+            audit.missing
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failover_under_load_recovers_and_reports_losses() {
+    cluster_failover("cfail", &[], None).await;
+}
+
+/// With one replica per primary, the promoted replica has none left until
+/// the killed node comes back as its replica: Sends fail (not acknowledged)
+/// until then, and no acknowledged Send is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failover_with_wait_replicas_loses_no_acknowledged_send() {
+    cluster_failover(
+        "cwait",
+        &[("REDIS_WAIT_REPLICAS", "1".to_owned())],
+        Some(Duration::from_secs(3)),
+    )
+    .await;
+}
+
+// --- Sentinel: failover under load ------------------------------------------
+
+async fn sentinel_failover(
+    test: &str,
+    extra: &[(&'static str, String)],
+    restart_after: Option<Duration>,
+) {
+    let mut setup = RedisSentinel::start();
+    let rooms: Vec<String> = (0..4).map(|n| n.to_string()).collect();
+    let server = server(setup.url(), prefix(test), extra).await;
+    let addr = server.addr();
+    let load_time = Duration::from_secs(12);
+    let load = tokio::spawn({
+        let rooms = rooms.clone();
+        async move { run_load(addr, &rooms, 4, load_time).await }
+    });
+    let kill_at = Duration::from_secs(2);
+    tokio::time::sleep(kill_at).await;
+    let old = setup.primary_port().expect("a primary");
+    setup.data_node_mut(old).kill();
+    let killed = Instant::now();
+    let setup = tokio::task::spawn_blocking(move || {
+        common::wait_until(
+            "a replica promoted by the Sentinels",
+            Duration::from_secs(20),
+            || setup.primary_port().is_some_and(|port| port != old),
+        );
+        let promoted = killed.elapsed();
+        if let Some(after) = restart_after {
+            std::thread::sleep(after.saturating_sub(promoted));
+            // It comes back as a replica of the new primary (Sentinel would
+            // reconfigure it too, but only after it has been up for 8 s).
+            setup.data_node_mut(old).restart();
+            let new = setup.primary_port().unwrap();
+            let new_port = new.to_string();
+            common::redis_topologies::cli(old, &["REPLICAOF", "127.0.0.1", &new_port]);
+            let synced = std::panic::catch_unwind(|| {
+                common::wait_until(
+                    "the old primary to come back as a replica",
+                    Duration::from_secs(8),
+                    || {
+                        let replication =
+                            common::redis_topologies::cli(new, &["INFO", "replication"]);
+                        replication.contains("connected_slaves:1")
+                            && replication.contains("state=online")
+                    },
+                )
+            });
+            println!(
+                "sentinel: old primary restarted, replica in sync {:?} after the kill ({})",
+                killed.elapsed(),
+                if synced.is_ok() { "ok" } else { "NOT in sync" }
+            );
+            if synced.is_err() {
+                println!(
+                    "{}",
+                    common::redis_topologies::cli(new, &["INFO", "replication"])
+                );
+                println!(
+                    "{}",
+                    common::redis_topologies::cli(old, &["INFO", "replication"])
+                );
+            }
+        }
+        (setup, promoted)
+    });
+    let load = load.await.unwrap();
+    let (setup, promoted) = setup.await.unwrap();
+    let (failed_sends, recovered) = recovery(&load, kill_at);
+    println!(
+        "sentinel failover ({test}): replica promoted {promoted:.1?} after SIGKILL; {} sends acknowledged, \
+         {failed_sends} failed, pulls failed {}; recovered {recovered:.1?} after the kill; errors {:?}",
+        load.sends.iter().filter(|sent| sent.ok).count(),
+        load.pulls_failed,
+        error_kinds(&load),
+    );
+    if recovered.is_none() {
+        let log = server.log();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        println!(
+            "rpc-server log, last lines (newest first):\n{}",
+            tail.join("\n")
+        );
+    }
+    let audit = audit(addr, &rooms, &load).await;
+    println!(
+        "sentinel failover ({test}): acknowledged but missing {}: {:?}; failed but stored {}",
+        audit.missing.len(),
+        audit.missing.iter().take(10).collect::<Vec<_>>(),
+        audit.failed_but_stored,
+    );
+    drop(setup);
+    let recovered = recovered.expect("the server recovered by itself before the load ended");
+    assert!(
+        recovered < Duration::from_secs(10),
+        "recovered in {recovered:?}"
+    );
+    if extra.iter().any(|(name, _)| *name == "REDIS_WAIT_REPLICAS") {
+        assert!(
+            audit.missing.is_empty(),
+            "acknowledged sends lost: {:?}",
+            audit.missing
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_under_load_recovers_and_reports_losses() {
+    sentinel_failover("sfail", &[], None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_with_wait_replicas_loses_no_acknowledged_send() {
+    sentinel_failover(
+        "swait",
+        &[("REDIS_WAIT_REPLICAS", "1".to_owned())],
+        Some(Duration::from_secs(3)),
+    )
+    .await;
+}
