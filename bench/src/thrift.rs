@@ -1,11 +1,11 @@
-//! Direct Thrift client codec, as a Kitex client with no transport option
-//! speaks it: unframed strict binary (`0x80010001`, method name, seqid, then
-//! the args struct).
+//! Direct Thrift, as a Kitex client with no transport option speaks it:
+//! unframed strict binary (`0x80010001`, method name, seqid, then the args
+//! struct).
 //!
-//! Requests and replies are encoded and decoded with the types volo-build
-//! generated from the IDL (`im_idl::rpc`). Unframed Thrift carries no length,
-//! so [`message_len`] walks the bytes of a reply to find where it ends before
-//! the generated decoder sees it.
+//! Requests and replies go through the types volo-build generated from the
+//! IDL (`im_idl::rpc`). Unframed Thrift carries no length, so replies are
+//! decoded straight off the socket with pilota's async protocol, as Volo's
+//! own server reads unframed requests.
 use bytes::BytesMut;
 use im_idl::rpc::{
     ImServicePullArgsSend, ImServicePullResultRecv, ImServiceSendArgsSend, ImServiceSendResultRecv,
@@ -13,264 +13,145 @@ use im_idl::rpc::{
 };
 use pilota::thrift::binary::TBinaryProtocol;
 use pilota::thrift::{
-    ApplicationException, Message as _, TInputProtocol, TMessageIdentifier, TMessageType,
-    TOutputProtocol,
+    ApplicationException, Message as _, TAsyncBinaryProtocol, TAsyncInputProtocol,
+    TMessageIdentifier, TMessageType, TOutputProtocol, ThriftException,
 };
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
-use crate::runner::{Codec, Decoded, Expect, Outcome};
+use crate::client::{Conn, Outcome};
 use crate::workload::{Op, Request};
 
-/// Longest string or container accepted in a reply; larger means garbage.
-const MAX_LEN: usize = 64 << 20;
-/// Deepest struct nesting accepted in a reply.
-const MAX_DEPTH: usize = 64;
+pub async fn call(conn: &mut Conn, req: &Request) -> Result<Outcome, String> {
+    conn.seq = conn.seq.wrapping_add(1);
+    encode(req, conn.seq, &mut conn.write_buf).map_err(|e| format!("encoding: {e}"))?;
+    conn.stream
+        .write_all(&conn.write_buf)
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    read_reply(&mut conn.stream, req.op(), conn.seq).await
+}
 
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ThriftCodec;
-
-impl Codec for ThriftCodec {
-    fn encode(&self, req: &Request, seq: i32, out: &mut BytesMut) -> anyhow::Result<()> {
-        let mut p = TBinaryProtocol::new(out, false);
-        let ident = TMessageIdentifier::new(req.op().method().into(), TMessageType::Call, seq);
-        p.write_message_begin(&ident)?;
-        match req {
-            Request::Send { chat, sender, text } => ImServiceSendArgsSend {
-                req: SendRequest {
-                    message: Message {
-                        chat: Some(chat.clone()),
-                        text: Some(text.clone()),
-                        sender: Some(sender.clone()),
-                        send_time: None,
-                    },
-                },
-            }
-            .encode(&mut p)?,
-            Request::Pull {
-                chat,
-                cursor,
-                limit,
-                reverse,
-            } => ImServicePullArgsSend {
-                req: PullRequest {
-                    chat: chat.clone(),
-                    cursor: *cursor,
-                    limit: *limit,
-                    reverse: Some(*reverse),
-                },
-            }
-            .encode(&mut p)?,
-        }
-        p.write_message_end()?;
-        Ok(())
-    }
-
-    fn decode(&self, buf: &mut BytesMut, expect: &Expect) -> Result<Option<Decoded>, String> {
-        let len = match message_len(buf) {
-            Ok(len) => len,
-            Err(Scan::Incomplete) => return Ok(None),
-            Err(Scan::Invalid(why)) => return Err(format!("undecodable reply: {why}")),
-        };
-        let mut frame = buf.split_to(len).freeze();
-        let outcome = decode_reply(&mut frame, expect)?;
-        Ok(Some(Decoded {
-            outcome,
-            close: false,
-        }))
+/// The Thrift method name on the wire.
+fn method(op: Op) -> &'static str {
+    match op {
+        Op::Send => "Send",
+        Op::Pull => "Pull",
     }
 }
 
-/// Decodes one complete reply message. `Err` means the stream can no longer
-/// be trusted (wrong seqid or method, bad bytes); a Thrift exception or a
-/// non-zero `Code` is an `Ok(Outcome::Failed)`.
-fn decode_reply(frame: &mut bytes::Bytes, expect: &Expect) -> Result<Outcome, String> {
-    let mut p = TBinaryProtocol::new(frame, false);
-    let ident = p
-        .read_message_begin()
-        .map_err(|e| format!("bad reply header: {e}"))?;
-    let method = expect.op.method();
-    if ident.name != method {
+fn encode(req: &Request, seq: i32, out: &mut BytesMut) -> Result<(), ThriftException> {
+    let mut p = TBinaryProtocol::new(out, false);
+    let ident = TMessageIdentifier::new(method(req.op()).into(), TMessageType::Call, seq);
+    p.write_message_begin(&ident)?;
+    match req {
+        Request::Send { chat, sender, text } => ImServiceSendArgsSend {
+            req: SendRequest {
+                message: Message {
+                    chat: Some(chat.clone()),
+                    text: Some(text.clone()),
+                    sender: Some(sender.clone()),
+                    send_time: None,
+                },
+            },
+        }
+        .encode(&mut p)?,
+        Request::Pull {
+            chat,
+            cursor,
+            limit,
+            reverse,
+        } => ImServicePullArgsSend {
+            req: PullRequest {
+                chat: chat.clone(),
+                cursor: *cursor,
+                limit: *limit,
+                reverse: Some(*reverse),
+            },
+        }
+        .encode(&mut p)?,
+    }
+    p.write_message_end()
+}
+
+/// Reads the reply to request `seq` of `op`. `Err` means the stream can no
+/// longer be trusted (I/O error, wrong seqid or method, bad bytes); a Thrift
+/// exception or a non-zero `Code` is an `Ok(Outcome::Failed)`.
+async fn read_reply<R>(reader: R, op: Op, seq: i32) -> Result<Outcome, String>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let method = method(op);
+    let bad = |e: ThriftException| format!("undecodable {method} reply: {e}");
+    let mut p = TAsyncBinaryProtocol::new(reader);
+    let ident = p.read_message_begin().await.map_err(bad)?;
+    if ident.name != method || ident.sequence_number != seq {
         return Err(format!(
-            "reply for method {:?}, expected {method:?}",
-            ident.name
+            "reply {:?} #{}, expected {method:?} #{seq}",
+            ident.name, ident.sequence_number
         ));
     }
-    if ident.sequence_number != expect.seq {
-        return Err(format!(
-            "reply seqid {}, expected {}",
-            ident.sequence_number, expect.seq
-        ));
-    }
-    match ident.message_type {
-        TMessageType::Reply => {}
-        TMessageType::Exception => {
-            let exc = ApplicationException::decode(&mut p)
-                .map_err(|e| format!("undecodable exception reply: {e}"))?;
-            return Ok(Outcome::Failed(format!(
-                "{method}: Thrift exception (type {}): {}",
-                exc.kind().as_i32(),
+    let (code, msg, messages) = match (ident.message_type, op) {
+        (TMessageType::Exception, _) => {
+            let exc = ApplicationException::decode_async(&mut p)
+                .await
+                .map_err(bad)?;
+            let kind = exc.kind().as_i32();
+            let text = format!(
+                "{method}: Thrift exception (type {kind}): {}",
                 exc.message()
-            )));
+            );
+            return Ok(Outcome::Failed(text));
         }
-        other => return Err(format!("unexpected message type {other:?} in reply")),
-    }
-    let bad = |e: pilota::thrift::ThriftException| format!("undecodable {method} result: {e}");
-    let outcome = match expect.op {
-        Op::Send => {
-            let ImServiceSendResultRecv::Ok(resp) =
-                ImServiceSendResultRecv::decode(&mut p).map_err(bad)?;
-            check_code(method, resp.code, &resp.msg, 0)
+        (TMessageType::Reply, Op::Send) => {
+            let ImServiceSendResultRecv::Ok(resp) = ImServiceSendResultRecv::decode_async(&mut p)
+                .await
+                .map_err(bad)?;
+            (resp.code, resp.msg, 0)
         }
-        Op::Pull => {
-            let ImServicePullResultRecv::Ok(resp) =
-                ImServicePullResultRecv::decode(&mut p).map_err(bad)?;
-            let messages = resp.messages.as_ref().map_or(0, Vec::len);
-            check_code(method, resp.code, &resp.msg, messages as u32)
+        (TMessageType::Reply, Op::Pull) => {
+            let ImServicePullResultRecv::Ok(resp) = ImServicePullResultRecv::decode_async(&mut p)
+                .await
+                .map_err(bad)?;
+            (resp.code, resp.msg, resp.messages.map_or(0, |m| m.len()))
         }
+        (other, _) => return Err(format!("unexpected message type {other:?} in reply")),
     };
-    p.read_message_end().map_err(|e| e.to_string())?;
-    Ok(outcome)
-}
-
-fn check_code(method: &str, code: i32, msg: &str, messages: u32) -> Outcome {
-    if code == 0 {
-        Outcome::Ok { messages }
+    p.read_message_end().await.map_err(bad)?;
+    Ok(if code == 0 {
+        Outcome::Ok {
+            messages: messages as u32,
+        }
     } else {
         Outcome::Failed(format!("{method}: Code {code}: {msg}"))
-    }
-}
-
-/// Why [`message_len`] found no complete message.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Scan {
-    /// More bytes are needed.
-    Incomplete,
-    /// The bytes are not a strict-binary Thrift message.
-    Invalid(String),
-}
-
-/// The length in bytes of the strict-binary Thrift message at the start of
-/// `b`, found by walking its header and struct without decoding values.
-pub fn message_len(b: &[u8]) -> Result<usize, Scan> {
-    let mut c = Cursor { b, pos: 0 };
-    let version = c.i32()?;
-    if version >= 0 || (version as u32) & 0xffff_0000 != 0x8001_0000 {
-        return Err(Scan::Invalid(format!(
-            "not a strict binary message header: {:#010x}",
-            version as u32
-        )));
-    }
-    let name_len = c.len()?;
-    c.skip(name_len)?;
-    c.skip(4)?; // seqid
-    skip_value(&mut c, 12, 0)?;
-    Ok(c.pos)
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], Scan> {
-        let end = self.pos.checked_add(n).ok_or(Scan::Incomplete)?;
-        let s = self.b.get(self.pos..end).ok_or(Scan::Incomplete)?;
-        self.pos = end;
-        Ok(s)
-    }
-    fn skip(&mut self, n: usize) -> Result<(), Scan> {
-        self.take(n).map(|_| ())
-    }
-    fn u8(&mut self) -> Result<u8, Scan> {
-        Ok(self.take(1)?[0])
-    }
-    fn i32(&mut self) -> Result<i32, Scan> {
-        let s = self.take(4)?;
-        Ok(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    /// A non-negative i32 length or count.
-    fn len(&mut self) -> Result<usize, Scan> {
-        let n = self.i32()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= MAX_LEN)
-            .ok_or_else(|| Scan::Invalid(format!("length {n} out of range")))
-    }
-}
-
-/// Skips one value of Thrift type `ttype`.
-fn skip_value(c: &mut Cursor<'_>, ttype: u8, depth: usize) -> Result<(), Scan> {
-    if depth > MAX_DEPTH {
-        return Err(Scan::Invalid("nesting too deep".into()));
-    }
-    match ttype {
-        2 | 3 => c.skip(1),  // bool, byte
-        6 => c.skip(2),      // i16
-        8 => c.skip(4),      // i32
-        4 | 10 => c.skip(8), // double, i64
-        16 => c.skip(16),    // uuid
-        11 => {
-            // string / binary
-            let n = c.len()?;
-            c.skip(n)
-        }
-        12 => loop {
-            // struct: fields until STOP
-            let field_type = c.u8()?;
-            if field_type == 0 {
-                return Ok(());
-            }
-            c.skip(2)?; // field id
-            skip_value(c, field_type, depth + 1)?;
-        },
-        13 => {
-            // map
-            let (k, v) = (c.u8()?, c.u8()?);
-            let n = c.len()?;
-            for _ in 0..n {
-                skip_value(c, k, depth + 1)?;
-                skip_value(c, v, depth + 1)?;
-            }
-            Ok(())
-        }
-        14 | 15 => {
-            // set, list
-            let e = c.u8()?;
-            let n = c.len()?;
-            for _ in 0..n {
-                skip_value(c, e, depth + 1)?;
-            }
-            Ok(())
-        }
-        other => Err(Scan::Invalid(format!("unknown field type {other}"))),
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use im_idl::rpc::{
-        ImServicePullArgsRecv, ImServicePullResultSend, ImServiceSendArgsRecv,
-        ImServiceSendResultSend, PullResponse, SendResponse,
+        ImServicePullArgsRecv, ImServicePullResultSend, ImServiceSendResultSend, PullResponse,
+        SendResponse,
     };
     use pilota::FastStr;
+    use pilota::thrift::{ApplicationExceptionKind, TInputProtocol};
 
-    fn encode_reply<M: pilota::thrift::Message>(
+    fn message<M: pilota::thrift::Message>(
         name: &str,
         ty: TMessageType,
         seq: i32,
         body: &M,
-    ) -> BytesMut {
+    ) -> Vec<u8> {
         let mut out = BytesMut::new();
         let mut p = TBinaryProtocol::new(&mut out, false);
         p.write_message_begin(&TMessageIdentifier::new(FastStr::new(name), ty, seq))
             .unwrap();
         body.encode(&mut p).unwrap();
         p.write_message_end().unwrap();
-        out
+        out.to_vec()
     }
 
-    fn pull_reply(seq: i32, code: i32, n: usize) -> BytesMut {
+    fn pull_reply(seq: i32, messages: usize) -> Vec<u8> {
         let msg = Message {
             chat: Some("a:b".into()),
             text: Some("hello".into()),
@@ -278,13 +159,13 @@ mod tests {
             send_time: Some(42),
         };
         let resp = PullResponse {
-            code,
+            code: 0,
             msg: "success".into(),
-            messages: Some(vec![msg; n]),
+            messages: Some(vec![msg; messages]),
             has_more: Some(true),
             next_cursor: Some(43),
         };
-        encode_reply(
+        message(
             "Pull",
             TMessageType::Reply,
             seq,
@@ -292,35 +173,8 @@ mod tests {
         )
     }
 
-    fn expect(op: Op, seq: i32) -> Expect {
-        Expect { op, seq }
-    }
-
     #[test]
-    fn send_request_round_trips_through_the_generated_decoder() {
-        let req = Request::Send {
-            chat: "u1:v1".into(),
-            sender: "u1".into(),
-            text: "hi".into(),
-        };
-        let mut buf = BytesMut::new();
-        ThriftCodec.encode(&req, 7, &mut buf).unwrap();
-        assert_eq!(&buf[..4], &[0x80, 0x01, 0x00, 0x01]);
-        assert_eq!(message_len(&buf), Ok(buf.len()));
-
-        let mut bytes = buf.freeze();
-        let mut p = TBinaryProtocol::new(&mut bytes, false);
-        let ident = p.read_message_begin().unwrap();
-        assert_eq!((ident.name.as_str(), ident.sequence_number), ("Send", 7));
-        let args = ImServiceSendArgsRecv::decode(&mut p).unwrap();
-        assert_eq!(args.req.message.chat.as_deref(), Some("u1:v1"));
-        assert_eq!(args.req.message.sender.as_deref(), Some("u1"));
-        assert_eq!(args.req.message.text.as_deref(), Some("hi"));
-        assert_eq!(args.req.message.send_time, None);
-    }
-
-    #[test]
-    fn pull_request_round_trips() {
+    fn requests_round_trip_through_the_generated_decoder() {
         let req = Request::Pull {
             chat: "u1:v1".into(),
             cursor: 123,
@@ -328,8 +182,8 @@ mod tests {
             reverse: true,
         };
         let mut buf = BytesMut::new();
-        ThriftCodec.encode(&req, -3, &mut buf).unwrap();
-        assert_eq!(message_len(&buf), Ok(buf.len()));
+        encode(&req, -3, &mut buf).unwrap();
+        assert_eq!(&buf[..4], &[0x80, 0x01, 0x00, 0x01]);
         let mut bytes = buf.freeze();
         let mut p = TBinaryProtocol::new(&mut bytes, false);
         let ident = p.read_message_begin().unwrap();
@@ -340,92 +194,61 @@ mod tests {
             ("u1:v1", 123, 50)
         );
         assert_eq!(args.req.reverse, Some(true));
+        assert!(bytes.is_empty());
     }
 
-    #[test]
-    fn replies_decode_and_count_messages() {
-        let mut buf = pull_reply(5, 0, 3);
-        let second = pull_reply(6, 0, 0);
-        buf.extend_from_slice(&second);
-        let d = ThriftCodec
-            .decode(&mut buf, &expect(Op::Pull, 5))
-            .unwrap()
-            .unwrap();
-        assert_eq!(d.outcome, Outcome::Ok { messages: 3 });
-        assert_eq!(buf.len(), second.len(), "exactly the first reply consumed");
-        let d = ThriftCodec
-            .decode(&mut buf, &expect(Op::Pull, 6))
-            .unwrap()
-            .unwrap();
-        assert_eq!(d.outcome, Outcome::Ok { messages: 0 });
-        assert!(buf.is_empty());
+    #[tokio::test]
+    async fn replies_are_read_exactly_and_messages_counted() {
+        let mut wire = pull_reply(5, 3);
+        wire.extend(pull_reply(6, 0));
+        let mut reader = &wire[..];
+        let first = read_reply(&mut reader, Op::Pull, 5).await;
+        assert_eq!(first, Ok(Outcome::Ok { messages: 3 }));
+        let second = read_reply(&mut reader, Op::Pull, 6).await;
+        assert_eq!(second, Ok(Outcome::Ok { messages: 0 }));
+        assert!(reader.is_empty());
     }
 
-    #[test]
-    fn partial_replies_wait_for_more_bytes() {
-        let full = pull_reply(1, 0, 2);
-        for cut in 0..full.len() {
-            let mut part = BytesMut::from(&full[..cut]);
-            assert_eq!(
-                ThriftCodec.decode(&mut part, &expect(Op::Pull, 1)),
-                Ok(None),
-                "cut at {cut}"
-            );
-            assert_eq!(part.len(), cut, "nothing consumed");
-        }
-    }
-
-    #[test]
-    fn non_zero_code_and_exceptions_are_failures() {
+    #[tokio::test]
+    async fn non_zero_code_and_exceptions_are_failures() {
         let resp = SendResponse {
             code: 400,
             msg: "bad chat".into(),
         };
-        let mut buf = encode_reply(
+        let wire = message(
             "Send",
             TMessageType::Reply,
             9,
             &ImServiceSendResultSend::Ok(resp),
         );
-        let d = ThriftCodec
-            .decode(&mut buf, &expect(Op::Send, 9))
-            .unwrap()
-            .unwrap();
+        let outcome = read_reply(&wire[..], Op::Send, 9).await;
         assert_eq!(
-            d.outcome,
-            Outcome::Failed("Send: Code 400: bad chat".into())
+            outcome,
+            Ok(Outcome::Failed("Send: Code 400: bad chat".into()))
         );
 
-        let exc = ApplicationException::new(
-            pilota::thrift::ApplicationExceptionKind::INTERNAL_ERROR,
-            "boom",
-        );
-        let mut buf = encode_reply("Send", TMessageType::Exception, 10, &exc);
-        let d = ThriftCodec
-            .decode(&mut buf, &expect(Op::Send, 10))
-            .unwrap()
-            .unwrap();
-        let Outcome::Failed(text) = d.outcome else {
-            panic!("{:?}", d.outcome)
+        let exc = ApplicationException::new(ApplicationExceptionKind::INTERNAL_ERROR, "boom");
+        let wire = message("Send", TMessageType::Exception, 10, &exc);
+        let Ok(Outcome::Failed(text)) = read_reply(&wire[..], Op::Send, 10).await else {
+            panic!("an exception is a failed request")
         };
         assert!(
             text.contains("exception") && text.contains("boom"),
             "{text}"
         );
-        assert!(buf.is_empty());
     }
 
-    #[test]
-    fn wrong_seqid_method_or_garbage_is_fatal() {
-        let mut buf = pull_reply(1, 0, 0);
-        assert!(ThriftCodec.decode(&mut buf, &expect(Op::Pull, 2)).is_err());
-        let mut buf = pull_reply(1, 0, 0);
-        assert!(ThriftCodec.decode(&mut buf, &expect(Op::Send, 1)).is_err());
-        let mut buf = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n"[..]);
-        assert!(ThriftCodec.decode(&mut buf, &expect(Op::Send, 1)).is_err());
-        assert!(matches!(
-            message_len(&[0x80, 1, 0, 2, 0xff, 0xff, 0xff, 0xff]),
-            Err(Scan::Invalid(_))
-        ));
+    #[tokio::test]
+    async fn wrong_seqid_method_truncation_or_garbage_break_the_connection() {
+        let wire = pull_reply(1, 2);
+        assert!(read_reply(&wire[..], Op::Pull, 2).await.is_err());
+        assert!(read_reply(&wire[..], Op::Send, 1).await.is_err());
+        assert!(
+            read_reply(&wire[..wire.len() - 1], Op::Pull, 1)
+                .await
+                .is_err()
+        );
+        let garbage = b"HTTP/1.1 400 Bad Request\r\n\r\n";
+        assert!(read_reply(&garbage[..], Op::Send, 1).await.is_err());
     }
 }

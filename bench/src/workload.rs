@@ -1,37 +1,31 @@
-//! What to send: bench rooms, request generation and the open-loop schedule.
+//! What to send: the bench rooms and the requests of each workload.
 //!
-//! Everything here is pure (the randomness comes from a per-connection
-//! [`fastrand::Rng`]), so request shapes and schedule math are unit-tested.
+//! Pure code (the randomness comes from a per-connection [`fastrand::Rng`]),
+//! so request shapes are unit-tested.
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use pilota::FastStr;
 
 /// The two RPCs of `IMService`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Send,
     Pull,
 }
 
 impl Op {
-    /// The Thrift method name on the wire.
-    pub fn method(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Op::Send => "Send",
-            Op::Pull => "Pull",
+            Op::Send => "send",
+            Op::Pull => "pull",
         }
     }
 }
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Op::Send => "send",
-            Op::Pull => "pull",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -53,13 +47,12 @@ impl Rooms {
         } else {
             format!("r{run_id}")
         };
-        let (mut chats, mut senders) = (Vec::new(), Vec::new());
-        for i in 0..count {
-            let sender = format!("u{i}{tag}");
-            chats.push(FastStr::from_string(format!("{sender}:v{i}{tag}")));
-            senders.push(FastStr::from_string(sender));
+        let senders: Vec<String> = (0..count).map(|i| format!("u{i}{tag}")).collect();
+        let chats = (0..count).map(|i| format!("{}:v{i}{tag}", senders[i as usize]));
+        Rooms {
+            chats: chats.map(FastStr::from_string).collect(),
+            senders: senders.into_iter().map(FastStr::from_string).collect(),
         }
-        Rooms { chats, senders }
     }
 
     pub fn len(&self) -> usize {
@@ -70,27 +63,14 @@ impl Rooms {
         &self.chats[i]
     }
 
-    pub fn sender(&self, i: usize) -> &FastStr {
-        &self.senders[i]
-    }
-
     /// The storage key of every room: `pattern` with `{room}` replaced by the
     /// room's members in byte order, joined by `:` (`im:chat:{room}` gives
-    /// `im:chat:u1:v1`).
+    /// `im:chat:u1:v1`; `u` sorts before `v`, so that is the chat itself).
     pub fn keys(&self, pattern: &str) -> Vec<String> {
         self.chats
             .iter()
-            .map(|chat| pattern.replace("{room}", &canonical_room(chat)))
+            .map(|chat| pattern.replace("{room}", chat))
             .collect()
-    }
-}
-
-/// `"b:a"` -> `"a:b"`: the members of a chat in byte order.
-pub fn canonical_room(chat: &str) -> String {
-    match chat.split_once(':') {
-        Some((a, b)) if a <= b => format!("{a}:{b}"),
-        Some((a, b)) => format!("{b}:{a}"),
-        None => chat.to_owned(),
     }
 }
 
@@ -140,15 +120,15 @@ pub struct Workload {
     /// Text template; each send stamps a unique counter into its head.
     pub text: String,
     pub page_size: i32,
-    /// Inclusive range of `send_time`s (µs) a random pull cursor is drawn
-    /// from; `None` means every pull starts at cursor 0.
+    /// Inclusive range of `send_time`s (µs) half of the pull cursors are
+    /// drawn from; `None`: every pull starts at cursor 0.
     pub cursor_range: Option<(i64, i64)>,
 }
 
 /// Per-connection generator state.
 #[derive(Debug)]
 pub struct GenState {
-    pub rng: fastrand::Rng,
+    rng: fastrand::Rng,
     reverse: bool,
     counter: u64,
     /// Connection number, stamped into texts so they are unique across
@@ -190,7 +170,7 @@ impl Workload {
         st.counter += 1;
         Request::Send {
             chat: self.rooms.chat(room).clone(),
-            sender: self.rooms.sender(room).clone(),
+            sender: self.rooms.senders[room].clone(),
             text: FastStr::from_string(stamp_text(&self.text, st.conn, st.counter)),
         }
     }
@@ -213,45 +193,27 @@ impl Workload {
 /// A text of `template.len()` bytes whose head is `"<conn>-<counter> "`, so no
 /// two sends of a run carry the same text (a store that deduplicates equal
 /// messages would otherwise make the Redis check fail for the wrong reason).
-pub fn stamp_text(template: &str, conn: u32, counter: u64) -> String {
-    let stamp = format!("{conn}-{counter} ");
+fn stamp_text(template: &str, conn: u32, counter: u64) -> String {
+    let mut text = format!("{conn}-{counter} ");
     let n = template.len();
-    if stamp.len() >= n {
-        return stamp[..n].to_owned();
+    if text.len() >= n {
+        text.truncate(n);
+    } else {
+        text.push_str(&template[text.len()..]);
     }
-    let mut text = String::with_capacity(n);
-    text.push_str(&stamp);
-    text.push_str(&template[stamp.len()..]);
     text
 }
 
 /// A random ASCII text of `n` bytes.
-pub fn random_text(n: usize, rng: &mut fastrand::Rng) -> String {
-    (0..n).map(|_| rng.alphanumeric()).collect()
+pub fn random_text(n: usize) -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(n)
+        .collect()
 }
 
 /// A fresh run id: 6 hex digits.
 pub fn random_run_id() -> String {
     format!("{:06x}", fastrand::u32(..0x100_0000))
-}
-
-/// Open-loop schedule: request `k` is due at `start + k / rate`.
-#[derive(Debug, Clone, Copy)]
-pub struct Schedule {
-    pub start: Instant,
-    pub rate: f64,
-}
-
-impl Schedule {
-    /// The intended send time of request `k`.
-    pub fn slot(&self, k: u64) -> Instant {
-        self.start + self.offset(k)
-    }
-
-    /// `slot(k) - start`.
-    pub fn offset(&self, k: u64) -> Duration {
-        Duration::from_secs_f64(k as f64 / self.rate)
-    }
 }
 
 #[cfg(test)]
@@ -269,17 +231,14 @@ mod tests {
     }
 
     #[test]
-    fn rooms_are_tagged_and_keys_sorted() {
+    fn rooms_are_tagged_and_keyed() {
         let rooms = Rooms::new(2, "abc");
         assert_eq!(rooms.chat(1).as_str(), "u1rabc:v1rabc");
-        assert_eq!(rooms.sender(1).as_str(), "u1rabc");
         assert_eq!(
             rooms.keys("im:chat:{room}"),
             ["im:chat:u0rabc:v0rabc", "im:chat:u1rabc:v1rabc"]
         );
         assert_eq!(Rooms::new(1, "").chat(0).as_str(), "u0:v0");
-        assert_eq!(canonical_room("b:a"), "a:b");
-        assert_eq!(canonical_room("a:b"), "a:b");
     }
 
     #[test]
@@ -349,21 +308,5 @@ mod tests {
             .filter(|&k| w.request(k, &mut st).op() == Op::Send)
             .count();
         assert!((1700..2300).contains(&sends), "{sends}");
-    }
-
-    #[test]
-    fn schedule_math() {
-        let start = Instant::now();
-        let s = Schedule {
-            start,
-            rate: 2000.0,
-        };
-        assert_eq!(s.slot(0), start);
-        assert_eq!(s.offset(1), Duration::from_micros(500));
-        assert_eq!(s.offset(2000), Duration::from_secs(1));
-        assert_eq!(s.offset(3), Duration::from_micros(1500));
-        // Slots never go backwards, even at odd rates.
-        let odd = Schedule { start, rate: 333.3 };
-        assert!((1..10_000).all(|k| odd.slot(k) > odd.slot(k - 1)));
     }
 }

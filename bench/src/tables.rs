@@ -1,0 +1,302 @@
+//! `im-bench tables FILE`: the comparison tables of `scripts/bench.sh`,
+//! from the JSON lines its runs appended to FILE.
+//!
+//! Labels follow `<server>-<kind>-<workload>`: server `rust` or `go`; kind
+//! `thrift` (direct), `http` (through the gateway; the report's first server
+//! is the gateway, the second the rpc-server) or `redis` (redis-benchmark
+//! with that server's command, a line `{"label":..,"throughput_rps":..}`).
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::verify::Verify;
+
+const SERVERS: [&str; 2] = ["rust", "go"];
+const WORKLOADS: [(&str, &str); 4] = [
+    ("send", "send"),
+    ("pull10", "pull page 10"),
+    ("pull50", "pull page 50"),
+    ("mixed", "mixed 20% send"),
+];
+
+/// The fields of a report line the tables use.
+#[derive(Debug, Deserialize)]
+struct Run {
+    label: String,
+    throughput_rps: f64,
+    errors: Option<u64>,
+    latency_us: Option<Latency>,
+    #[serde(default)]
+    servers: Vec<Usage>,
+    messages_per_pull: Option<f64>,
+    verify: Option<Verify>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Latency {
+    p99: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Usage {
+    cores: f64,
+    cpu_seconds_per_10k: Option<f64>,
+    peak_rss_kb: Option<u64>,
+}
+
+/// A column pair (rust, go) of a side-by-side table.
+struct Metric {
+    name: &'static str,
+    decimals: usize,
+    value: fn(&Run) -> Option<f64>,
+}
+
+const RPS: Metric = Metric {
+    name: "rps",
+    decimals: 0,
+    value: |r| Some(r.throughput_rps),
+};
+const P99_MS: Metric = Metric {
+    name: "p99",
+    decimals: 2,
+    value: |r| r.latency_us.as_ref().map(|l| l.p99 as f64 / 1e3),
+};
+const ERRORS: Metric = Metric {
+    name: "err",
+    decimals: 0,
+    value: |r| r.errors.map(|e| e as f64),
+};
+
+const THRIFT: [Metric; 5] = [
+    RPS,
+    P99_MS,
+    Metric {
+        name: "cpu",
+        decimals: 3,
+        value: |r| r.servers.first()?.cpu_seconds_per_10k,
+    },
+    Metric {
+        name: "rss",
+        decimals: 1,
+        value: |r| Some(r.servers.first()?.peak_rss_kb? as f64 / 1024.0),
+    },
+    ERRORS,
+];
+const HTTP: [Metric; 5] = [
+    RPS,
+    P99_MS,
+    Metric {
+        name: "gw cores",
+        decimals: 2,
+        value: |r| Some(r.servers.first()?.cores),
+    },
+    Metric {
+        name: "srv cores",
+        decimals: 2,
+        value: |r| Some(r.servers.get(1)?.cores),
+    },
+    ERRORS,
+];
+
+/// The runs of one benchmark.
+struct Runs(Vec<Run>);
+
+impl Runs {
+    fn load(file: &Path) -> Result<Runs> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let runs = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("parsing {}", file.display()))?;
+        Ok(Runs(runs))
+    }
+
+    fn get(&self, server: &str, kind: &str, workload: &str) -> Option<&Run> {
+        let label = format!("{server}-{kind}-{workload}");
+        self.0.iter().find(|r| r.label == label)
+    }
+
+    fn rps(&self, server: &str, kind: &str, workload: &str) -> Option<f64> {
+        self.get(server, kind, workload).map(|r| r.throughput_rps)
+    }
+}
+
+pub fn print(file: &Path) -> Result<()> {
+    let runs = Runs::load(file)?;
+    let title = "Thrift, closed loop (req/s; p99 ms; server CPU s per 10k req; peak RSS MiB)";
+    println!("{}", side_by_side(title, &runs, "thrift", &THRIFT));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let title = format!(
+        "HTTP through the gateway, closed loop (req/s; p99 ms; CPU cores used by the \
+         gateway and by the server, of {cores} here)"
+    );
+    println!("{}", side_by_side(&title, &runs, "http", &HTTP));
+    println!("{}", notes(&runs));
+    println!("{}", ceilings(&runs));
+    let mixed = ratio(
+        runs.rps("rust", "thrift", "mixed"),
+        runs.rps("go", "thrift", "mixed"),
+    );
+    let mixed = mixed.map_or("n/a".into(), |r| format!("{r:.2}"));
+    println!("mixed thrift throughput rust/go: {mixed}");
+    Ok(())
+}
+
+/// One row per workload; per metric a rust and a go column (and the rust/go
+/// ratio after the first metric).
+fn side_by_side(title: &str, runs: &Runs, kind: &str, metrics: &[Metric]) -> String {
+    let mut header = vec!["workload".to_owned()];
+    for (i, m) in metrics.iter().enumerate() {
+        header.extend(SERVERS.map(|s| format!("{} {s}", m.name)));
+        if i == 0 {
+            header.push("rust/go".into());
+        }
+    }
+    let rows = WORKLOADS.map(|(wl, name)| {
+        let pair = SERVERS.map(|server| runs.get(server, kind, wl));
+        let mut row = vec![name.to_owned()];
+        for (i, m) in metrics.iter().enumerate() {
+            let [rust, go] = pair.map(|run| run.and_then(m.value));
+            row.extend([num(rust, m.decimals), num(go, m.decimals)]);
+            if i == 0 {
+                row.push(num(ratio(rust, go), 2));
+            }
+        }
+        row
+    });
+    render(title, &header, &rows)
+}
+
+fn notes(runs: &Runs) -> String {
+    let mut lines = String::new();
+    for server in SERVERS {
+        for kind in ["thrift", "http"] {
+            let verdict = match runs
+                .get(server, kind, "send")
+                .and_then(|r| r.verify.as_ref())
+            {
+                Some(v) if v.ok => format!("redis {} = acked {}: OK", v.redis, v.acked),
+                Some(v) => format!("redis {} != acked {}: MISMATCH", v.redis, v.acked),
+                None => "no result".into(),
+            };
+            lines += &format!("verify {server}-{kind}-send: {verdict}\n");
+        }
+        let per_pull = ["pull10", "pull50", "mixed"].map(|wl| {
+            let run = runs.get(server, "thrift", wl);
+            format!("{wl} {}", num(run.and_then(|r| r.messages_per_pull), 1))
+        });
+        lines += &format!("messages per pull {server}: {}\n", per_pull.join(", "));
+    }
+    lines
+}
+
+fn ceilings(runs: &Runs) -> String {
+    let header = [
+        "op",
+        "rust",
+        "go",
+        "redis rust cmd",
+        "redis go cmd",
+        "rust % ceil",
+        "go % ceil",
+    ];
+    let rows = WORKLOADS[..3].iter().map(|(wl, name)| {
+        let [rust, go] = SERVERS.map(|s| runs.rps(s, "thrift", wl));
+        let [rust_ceil, go_ceil] = SERVERS.map(|s| runs.rps(s, "redis", wl));
+        let percent = |a, b| ratio(a, b).map(|r| 100.0 * r);
+        vec![
+            name.to_string(),
+            num(rust, 0),
+            num(go, 0),
+            num(rust_ceil, 0),
+            num(go_ceil, 0),
+            num(percent(rust, rust_ceil), 1),
+            num(percent(go, go_ceil), 1),
+        ]
+    });
+    render(
+        "Servers vs redis-benchmark (req/s; pipeline 16, same connections; rust cmd = EVALSHA \
+         append / ZRANGE BYSCORE LIMIT, go cmd = ZADD / ZRANGE by index)",
+        &header.map(String::from),
+        &rows.collect::<Vec<_>>(),
+    )
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b.filter(|b| *b > 0.0)?)
+}
+
+fn num(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// A title, then columns aligned: the first to the left, the rest right.
+fn render(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .chain([&header.to_vec()])
+                .map(|r| r[i].len())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let padded = cells.iter().zip(&widths).enumerate().map(|(i, (c, w))| {
+            if i == 0 {
+                format!("{c:<w$}")
+            } else {
+                format!("{c:>w$}")
+            }
+        });
+        padded.collect::<Vec<_>>().join("  ") + "\n"
+    };
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    let mut out = format!("{title}\n{}{}", line(header), line(&rule));
+    for row in rows {
+        out += &line(row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(json: &str) -> Run {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn side_by_side_pairs_servers_per_workload() {
+        let runs = Runs(vec![
+            run(
+                r#"{"label":"rust-thrift-send","throughput_rps":3000.4,"errors":0,
+                   "latency_us":{"p99":1480},"servers":[{"cores":0.9,"cpu_seconds_per_10k":0.2}]}"#,
+            ),
+            run(r#"{"label":"go-thrift-send","throughput_rps":1500,"errors":2}"#),
+        ]);
+        let table = side_by_side("T", &runs, "thrift", &[RPS, P99_MS, ERRORS]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[0], "T");
+        assert!(lines[1].starts_with("workload        rps rust  rps go  rust/go  p99 rust"));
+        let send: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            send,
+            ["send", "3000", "1500", "2.00", "1.48", "-", "0", "2"]
+        );
+        assert!(lines[4].starts_with("pull page 10"));
+    }
+
+    #[test]
+    fn numbers_and_ratios() {
+        assert_eq!(num(None, 2), "-");
+        assert_eq!(num(Some(1.234), 1), "1.2");
+        assert_eq!(ratio(Some(3.0), Some(0.0)), None);
+        assert_eq!(ratio(Some(3.0), Some(1.5)), Some(2.0));
+    }
+}
