@@ -217,22 +217,19 @@ impl MessageStore for RedisStore {
         let client = self.client()?;
         let sent = "the message may have been stored";
         let slot = key.cluster_hash();
-        let send_time = after_redirections(|| async {
-            match client
-                .evalsha(self.append_sha.clone(), key.clone(), member.clone())
-                .await
-            {
-                // The script is not on that node (yet): the call did not
-                // run, so sending the script itself is safe.
-                Err(err) if is_noscript(&err) => {
-                    client
-                        .eval(APPEND_SCRIPT, key.clone(), member.clone())
-                        .await
-                }
-                result => result,
-            }
-        })
-        .await
+        // Not resent on "Too many failed write attempts": fred gives that
+        // both after a cluster redirection (not run) and when it would
+        // resend a command whose connection dropped (maybe run), and the two
+        // cannot be told apart; only reads go through `after_redirections`.
+        let send_time = match client
+            .evalsha(self.append_sha.clone(), key.clone(), member.clone())
+            .await
+        {
+            // The script is not on that node (yet): the call did not run,
+            // so sending the script itself is safe.
+            Err(err) if is_noscript(&err) => client.eval(APPEND_SCRIPT, key, member).await,
+            result => result,
+        }
         .map_err(|err| command_error(err, sent))?;
         if self.wait_replicas > 0 {
             let group = self.wait_group(client, slot);
@@ -411,7 +408,9 @@ fn is_noscript(err: &RedisError) -> bool {
     err.details().starts_with("NOSCRIPT")
 }
 
-/// Sends again after a cluster redirection, a few times with short pauses.
+/// Reads again after a cluster redirection, a few times with short pauses.
+/// Only for reads: the same error also ends a command fred would resend
+/// after its connection dropped, which a write may have run already.
 ///
 /// fred counts following a `MOVED` or `ASK` as another write attempt, and a
 /// command here gets one attempt (never resent after a dropped connection),
@@ -427,7 +426,7 @@ where
     let mut pause = Duration::from_millis(5);
     for _ in 0..3 {
         match call().await {
-            Err(err) if is_redirection(&err) => {
+            Err(err) if attempts_exhausted(&err) => {
                 tokio::time::sleep(pause).await;
                 pause *= 4;
             }
@@ -437,7 +436,10 @@ where
     call().await
 }
 
-fn is_redirection(err: &RedisError) -> bool {
+/// fred's "Too many failed write attempts": it would have sent the command
+/// again, after a cluster redirection (the command did not run) or after its
+/// connection dropped (it may have run).
+fn attempts_exhausted(err: &RedisError) -> bool {
     *err.kind() == ErrorKind::Unknown && err.details().starts_with("Too many failed write attempts")
 }
 
@@ -450,6 +452,10 @@ fn is_redirection(err: &RedisError) -> bool {
 fn command_error(err: RedisError, outcome: &str) -> Error {
     match err.kind() {
         ErrorKind::Backpressure => Error::StorageUnavailable(format!("Redis {}", err.details())),
+        _ if attempts_exhausted(&err) => Error::StorageTimeout(format!(
+            "{outcome} (Redis did not answer: {})",
+            err.details()
+        )),
         ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => Error::StorageTimeout(format!(
             "{outcome} (Redis did not answer: {})",
             err.details()
