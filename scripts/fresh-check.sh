@@ -353,7 +353,11 @@ stop_run() {
     done
     wait "$run_pid" && status=0 || status=$?
     run_pid=""
-    sleep 1 # for stamp() to write the last lines
+    # stamp() may still be writing the last lines.
+    for _ in $(seq 25); do
+        ! grep -q '\] run: stopped$' "$run_log" || break
+        sleep 0.2
+    done
     say "run.sh's last lines:"
     tail -n 4 "$run_log" | sed 's/^/    | /'
     left=$(pids_in_root | tr '\n' ' ')

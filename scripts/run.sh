@@ -76,6 +76,10 @@ HTTP_ADDR="$HTTP_ADDR" RPC_ADDR="127.0.0.1:$RPC_PORT" ETCD_ENDPOINTS="127.0.0.1:
 started $! gateway "$STATE_DIR/gateway.log"
 up gateway "$http_port"
 
+# From here on, Ctrl-C or SIGTERM is a requested stop (see the loop below).
+stop_requested=""
+trap 'stop_requested=1' INT TERM
+
 cat <<EOT
 
 The stack is up (logs in $STATE_DIR/):
@@ -98,8 +102,6 @@ EOT
 # Ctrl-C reaches every process of the foreground group at once, so one of
 # them may exit before this shell has run its trap: an exit counts as a
 # crash only if no stop request has arrived shortly after it either.
-stop_requested=""
-trap 'stop_requested=1' INT TERM
 while [ -z "$stop_requested" ]; do
     exited=""
     wait -n -p exited "${pids[@]}" && status=0 || status=$?
