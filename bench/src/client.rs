@@ -2,7 +2,7 @@
 //! gateway's pooled Kitex client and a keep-alive HTTP client use theirs.
 use anyhow::{Context, Result};
 use bytes::BytesMut;
-use tokio::io::BufReader;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::workload::Request;
@@ -35,10 +35,9 @@ pub struct Reply {
 
 /// A connection with its buffers.
 pub struct Conn {
-    pub stream: BufReader<TcpStream>,
+    stream: TcpStream,
     pub write_buf: BytesMut,
-    /// Bytes read but not yet parsed (HTTP).
-    pub read_buf: BytesMut,
+    read_buf: BytesMut,
     /// Last Thrift sequence id used.
     pub seq: i32,
 }
@@ -50,11 +49,34 @@ impl Conn {
             .with_context(|| format!("connecting to {addr}"))?;
         stream.set_nodelay(true)?;
         Ok(Conn {
-            stream: BufReader::with_capacity(64 << 10, stream),
+            stream,
             write_buf: BytesMut::with_capacity(4 << 10),
-            read_buf: BytesMut::new(),
+            read_buf: BytesMut::with_capacity(64 << 10),
             seq: 0,
         })
+    }
+
+    /// Writes `write_buf`, then reads until `take` has taken a whole reply
+    /// off the bytes read; more bytes than that one reply are an error.
+    pub async fn exchange<T>(
+        &mut self,
+        take: impl Fn(&mut BytesMut) -> Result<Option<T>, String>,
+    ) -> Result<T, String> {
+        let written = self.stream.write_all(&self.write_buf).await;
+        written.map_err(|e| format!("write failed: {e}"))?;
+        loop {
+            if let Some(reply) = take(&mut self.read_buf)? {
+                if !self.read_buf.is_empty() {
+                    return Err(format!("{} bytes after the reply", self.read_buf.len()));
+                }
+                return Ok(reply);
+            }
+            match self.stream.read_buf(&mut self.read_buf).await {
+                Ok(0) => return Err("connection closed by the server".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 //! which the gateway (Hertz) always sends.
 use bytes::{Buf, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::client::{Conn, Outcome, Reply};
 use crate::workload::{Op, Request};
@@ -39,26 +38,7 @@ struct PullReply {
 
 pub async fn call(conn: &mut Conn, host: &str, req: &Request) -> Result<Reply, String> {
     write_request(&mut conn.write_buf, host, req);
-    conn.stream
-        .write_all(&conn.write_buf)
-        .await
-        .map_err(|e| format!("write failed: {e}"))?;
-    let response = loop {
-        if let Some(response) = parse_response(&mut conn.read_buf)? {
-            break response;
-        }
-        match conn.stream.read_buf(&mut conn.read_buf).await {
-            Ok(0) => return Err("connection closed by the server".into()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("read failed: {e}")),
-        }
-    };
-    if !conn.read_buf.is_empty() {
-        return Err(format!(
-            "{} unexpected bytes after a response",
-            conn.read_buf.len()
-        ));
-    }
+    let response = conn.exchange(parse_response).await?;
     Ok(Reply {
         outcome: outcome(req.op(), &response),
         keep_alive: response.keep_alive,

@@ -3,20 +3,18 @@
 //! struct).
 //!
 //! Requests and replies go through the types volo-build generated from the
-//! IDL (`im_idl::rpc`). Unframed Thrift carries no length, so replies are
-//! decoded straight off the socket with pilota's async protocol, as Volo's
-//! own server reads unframed requests.
-use bytes::BytesMut;
+//! IDL (`im_idl::rpc`). Unframed Thrift carries no length: a reply is
+//! complete once pilota's own `skip` can walk all of it.
+use bytes::{Bytes, BytesMut};
 use im_idl::rpc::{
     ImServicePullArgsSend, ImServicePullResultRecv, ImServiceSendArgsSend, ImServiceSendResultRecv,
     Message, PullRequest, SendRequest,
 };
 use pilota::thrift::binary::TBinaryProtocol;
 use pilota::thrift::{
-    ApplicationException, Message as _, TAsyncBinaryProtocol, TAsyncInputProtocol,
-    TMessageIdentifier, TMessageType, TOutputProtocol, ThriftException,
+    ApplicationException, Message as _, TInputProtocol, TMessageIdentifier, TMessageType,
+    TOutputProtocol, TType, ThriftException,
 };
-use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use crate::client::{Conn, Outcome};
 use crate::workload::{Op, Request};
@@ -24,11 +22,39 @@ use crate::workload::{Op, Request};
 pub async fn call(conn: &mut Conn, req: &Request) -> Result<Outcome, String> {
     conn.seq = conn.seq.wrapping_add(1);
     encode(req, conn.seq, &mut conn.write_buf).map_err(|e| format!("encoding: {e}"))?;
-    conn.stream
-        .write_all(&conn.write_buf)
-        .await
-        .map_err(|e| format!("write failed: {e}"))?;
-    read_reply(&mut conn.stream, req.op(), conn.seq).await
+    let reply = conn.exchange(take_message).await?;
+    decode_reply(reply, req.op(), conn.seq)
+}
+
+/// Takes the message at the front of `buf` once all of it is there. Its
+/// header must be a strict-binary one; after that, a walk that runs out of
+/// bytes means more are coming (bytes that never complete a message end in
+/// the request's timeout).
+fn take_message(buf: &mut BytesMut) -> Result<Option<Bytes>, String> {
+    let Some(head) = buf.get(..8) else {
+        return Ok(None);
+    };
+    if head[..2] != [0x80, 0x01] {
+        return Err(format!(
+            "not a strict-binary Thrift reply: {:02x?}",
+            &head[..4]
+        ));
+    }
+    // read_message_begin splits the method name off without a bounds check.
+    let name_len = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    let name_len = usize::try_from(name_len).map_err(|_| "negative method name length")?;
+    if buf.len() < 12 + name_len {
+        return Ok(None);
+    }
+    let mut rest = Bytes::copy_from_slice(buf);
+    let mut p = TBinaryProtocol::new(&mut rest, false);
+    p.read_message_begin()
+        .map_err(|e| format!("not a Thrift reply: {e}"))?;
+    if p.skip(TType::Struct).is_err() {
+        return Ok(None);
+    }
+    let len = buf.len() - rest.len();
+    Ok(Some(buf.split_to(len).freeze()))
 }
 
 /// The Thrift method name on the wire.
@@ -73,17 +99,14 @@ fn encode(req: &Request, seq: i32, out: &mut BytesMut) -> Result<(), ThriftExcep
     p.write_message_end()
 }
 
-/// Reads the reply to request `seq` of `op`. `Err` means the stream can no
-/// longer be trusted (I/O error, wrong seqid or method, bad bytes); a Thrift
+/// Decodes the reply to request `seq` of `op`. `Err` means the stream can
+/// no longer be trusted (wrong seqid or method, bad bytes); a Thrift
 /// exception or a non-zero `Code` is an `Ok(Outcome::Failed)`.
-async fn read_reply<R>(reader: R, op: Op, seq: i32) -> Result<Outcome, String>
-where
-    R: AsyncRead + Unpin + Send,
-{
+fn decode_reply(mut reply: Bytes, op: Op, seq: i32) -> Result<Outcome, String> {
     let method = method(op);
     let bad = |e: ThriftException| format!("undecodable {method} reply: {e}");
-    let mut p = TAsyncBinaryProtocol::new(reader);
-    let ident = p.read_message_begin().await.map_err(bad)?;
+    let mut p = TBinaryProtocol::new(&mut reply, false);
+    let ident = p.read_message_begin().map_err(bad)?;
     if ident.name != method || ident.sequence_number != seq {
         return Err(format!(
             "reply {:?} #{}, expected {method:?} #{seq}",
@@ -92,9 +115,7 @@ where
     }
     let (code, msg, messages) = match (ident.message_type, op) {
         (TMessageType::Exception, _) => {
-            let exc = ApplicationException::decode_async(&mut p)
-                .await
-                .map_err(bad)?;
+            let exc = ApplicationException::decode(&mut p).map_err(bad)?;
             let kind = exc.kind().as_i32();
             let text = format!(
                 "{method}: Thrift exception (type {kind}): {}",
@@ -103,20 +124,17 @@ where
             return Ok(Outcome::Failed(text));
         }
         (TMessageType::Reply, Op::Send) => {
-            let ImServiceSendResultRecv::Ok(resp) = ImServiceSendResultRecv::decode_async(&mut p)
-                .await
-                .map_err(bad)?;
+            let ImServiceSendResultRecv::Ok(resp) =
+                ImServiceSendResultRecv::decode(&mut p).map_err(bad)?;
             (resp.code, resp.msg, 0)
         }
         (TMessageType::Reply, Op::Pull) => {
-            let ImServicePullResultRecv::Ok(resp) = ImServicePullResultRecv::decode_async(&mut p)
-                .await
-                .map_err(bad)?;
+            let ImServicePullResultRecv::Ok(resp) =
+                ImServicePullResultRecv::decode(&mut p).map_err(bad)?;
             (resp.code, resp.msg, resp.messages.map_or(0, |m| m.len()))
         }
         (other, _) => return Err(format!("unexpected message type {other:?} in reply")),
     };
-    p.read_message_end().await.map_err(bad)?;
     Ok(if code == 0 {
         Outcome::Ok {
             messages: messages as u32,
@@ -134,7 +152,7 @@ mod tests {
         SendResponse,
     };
     use pilota::FastStr;
-    use pilota::thrift::{ApplicationExceptionKind, TInputProtocol};
+    use pilota::thrift::ApplicationExceptionKind;
 
     fn message<M: pilota::thrift::Message>(
         name: &str,
@@ -197,20 +215,33 @@ mod tests {
         assert!(bytes.is_empty());
     }
 
-    #[tokio::test]
-    async fn replies_are_read_exactly_and_messages_counted() {
+    #[test]
+    fn whole_replies_are_taken_one_at_a_time() {
         let mut wire = pull_reply(5, 3);
+        let first_len = wire.len();
         wire.extend(pull_reply(6, 0));
-        let mut reader = &wire[..];
-        let first = read_reply(&mut reader, Op::Pull, 5).await;
-        assert_eq!(first, Ok(Outcome::Ok { messages: 3 }));
-        let second = read_reply(&mut reader, Op::Pull, 6).await;
-        assert_eq!(second, Ok(Outcome::Ok { messages: 0 }));
-        assert!(reader.is_empty());
+        for cut in 0..first_len {
+            let mut part = BytesMut::from(&wire[..cut]);
+            assert_eq!(take_message(&mut part), Ok(None), "cut at {cut}");
+            assert_eq!(part.len(), cut, "nothing consumed");
+        }
+        let mut buf = BytesMut::from(&wire[..]);
+        let first = take_message(&mut buf).unwrap().unwrap();
+        assert_eq!(first.len(), first_len);
+        assert_eq!(
+            decode_reply(first, Op::Pull, 5),
+            Ok(Outcome::Ok { messages: 3 })
+        );
+        let second = take_message(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            decode_reply(second, Op::Pull, 6),
+            Ok(Outcome::Ok { messages: 0 })
+        );
+        assert!(buf.is_empty());
     }
 
-    #[tokio::test]
-    async fn non_zero_code_and_exceptions_are_failures() {
+    #[test]
+    fn non_zero_code_and_exceptions_are_failures() {
         let resp = SendResponse {
             code: 400,
             msg: "bad chat".into(),
@@ -221,7 +252,7 @@ mod tests {
             9,
             &ImServiceSendResultSend::Ok(resp),
         );
-        let outcome = read_reply(&wire[..], Op::Send, 9).await;
+        let outcome = decode_reply(wire.into(), Op::Send, 9);
         assert_eq!(
             outcome,
             Ok(Outcome::Failed("Send: Code 400: bad chat".into()))
@@ -229,7 +260,7 @@ mod tests {
 
         let exc = ApplicationException::new(ApplicationExceptionKind::INTERNAL_ERROR, "boom");
         let wire = message("Send", TMessageType::Exception, 10, &exc);
-        let Ok(Outcome::Failed(text)) = read_reply(&wire[..], Op::Send, 10).await else {
+        let Ok(Outcome::Failed(text)) = decode_reply(wire.into(), Op::Send, 10) else {
             panic!("an exception is a failed request")
         };
         assert!(
@@ -238,17 +269,14 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn wrong_seqid_method_truncation_or_garbage_break_the_connection() {
-        let wire = pull_reply(1, 2);
-        assert!(read_reply(&wire[..], Op::Pull, 2).await.is_err());
-        assert!(read_reply(&wire[..], Op::Send, 1).await.is_err());
-        assert!(
-            read_reply(&wire[..wire.len() - 1], Op::Pull, 1)
-                .await
-                .is_err()
-        );
-        let garbage = b"HTTP/1.1 400 Bad Request\r\n\r\n";
-        assert!(read_reply(&garbage[..], Op::Send, 1).await.is_err());
+    #[test]
+    fn wrong_seqid_method_or_garbage_break_the_connection() {
+        let wire = Bytes::from(pull_reply(1, 2));
+        assert!(decode_reply(wire.clone(), Op::Pull, 2).is_err());
+        assert!(decode_reply(wire, Op::Send, 1).is_err());
+        let mut garbage = BytesMut::from(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]);
+        assert!(take_message(&mut garbage).is_err());
+        let mut negative = BytesMut::from(&[0x80, 1, 0, 2, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(take_message(&mut negative).is_err());
     }
 }
