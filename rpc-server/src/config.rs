@@ -96,6 +96,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1024..=64 * 1024 * 1024))]
     pub max_request_bytes: Option<u32>,
 
+    /// Bytes of requests still arriving, over all connections together. A
+    /// connection whose request would go past it is closed. Default: 64 MiB,
+    /// or 4 times --max-request-bytes if that is more.
+    #[arg(long, env = "MAX_PENDING_REQUEST_BYTES",
+          value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024 * 1024))]
+    pub max_pending_request_bytes: Option<u64>,
+
     /// Most client connections open at once; more are closed on arrival.
     /// Default: what the open file limit allows (its soft limit is raised to
     /// the hard limit at start), at most 10000.
@@ -140,6 +147,14 @@ impl Config {
         match self.max_request_bytes {
             Some(bytes) => bytes as usize,
             None => (2 * self.max_text_bytes as usize + 64 * 1024).max(1024 * 1024),
+        }
+    }
+
+    /// The bound on bytes of requests in progress over all connections.
+    pub fn max_pending_request_bytes(&self) -> usize {
+        match self.max_pending_request_bytes {
+            Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
+            None => (4 * self.max_request_bytes()).max(64 * 1024 * 1024),
         }
     }
 

@@ -17,7 +17,9 @@ use crate::admin::{self, Readiness};
 use crate::config::Config;
 use crate::handler::{Handler, Limits};
 use crate::metrics::{Metrics, MetricsLayer};
-use crate::net::{Admission, ConnectionLimits, Connections, GuardedMakeCodec, admission};
+use crate::net::{
+    Admission, ConnectionLimits, Connections, GuardedMakeCodec, PendingBytes, admission,
+};
 use crate::registry::{self, Registrar, Registration};
 use crate::store::redis::RedisOptions;
 use crate::store::{MemoryStore, MessageStore, RedisStore};
@@ -115,6 +117,7 @@ async fn serve_with<S: MessageStore>(
         DefaultMakeCodec::default(),
         connection_limits,
         Arc::clone(&connections),
+        Arc::new(PendingBytes::new(config.max_pending_request_bytes())),
     );
     let endpoints = config.etcd_endpoints();
     let registrar = if endpoints.is_empty() {

@@ -603,3 +603,59 @@ async fn nothing_is_accepted_after_sigterm() {
         "{members}"
     );
 }
+
+#[tokio::test]
+async fn half_sent_requests_on_many_connections_are_bounded_together() {
+    let redis = Redis::start();
+    let mut server = Server::start(&redis, &[("MAX_PENDING_REQUEST_BYTES", "8388608")], None);
+    let addr = server.addr();
+    // 40 connections each start a Send of a 900 KB text and stop at 400 KB:
+    // 16 MB of requests in progress against a bound of 8 MiB.
+    let mut call = send_call(b"a:b", b"a", b"");
+    call.truncate(TEXT_LENGTH_AT);
+    call.extend(900_000i32.to_be_bytes());
+    call.extend(vec![b'x'; 400_000]);
+    let mut open = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = stream.write_all(&call);
+        open.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut closed = 0;
+    for stream in &mut open {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match stream.read(&mut [0u8; 1]) {
+            Ok(0) => closed += 1,
+            Err(err)
+                if !matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                closed += 1
+            }
+            _ => {}
+        }
+    }
+    assert!(closed >= 15, "only {closed} of 40 connections were closed");
+    server.assert_alive();
+    let rss = server.memory_kib("VmRSS");
+    assert!(
+        rss < 48 * 1024,
+        "RSS {rss} KiB with {closed} connections closed"
+    );
+    assert!(
+        server
+            .log()
+            .contains("requests in progress over all connections")
+    );
+    // Connections still waiting for the rest do not stop others from being
+    // served: a small request fits in what is left.
+    assert_serves(addr).await;
+}

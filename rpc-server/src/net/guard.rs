@@ -14,6 +14,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -42,20 +43,58 @@ pub struct ConnectionLimits {
     pub write_timeout: Duration,
 }
 
+/// Bytes of requests still arriving, over all connections. Each connection
+/// may hold up to `max_request_bytes` while its request streams in; without
+/// a bound across connections, thousands of half-sent requests would hold
+/// gigabytes. A connection whose bytes would go past it is closed.
+#[derive(Debug)]
+pub struct PendingBytes {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl PendingBytes {
+    pub fn new(limit: usize) -> Self {
+        PendingBytes {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
 /// Volo's codec factory, with every connection's halves guarded.
 #[derive(Clone)]
 pub struct GuardedMakeCodec<C> {
     inner: C,
     limits: ConnectionLimits,
     connections: Arc<Connections>,
+    pending: Arc<PendingBytes>,
 }
 
 impl<C> GuardedMakeCodec<C> {
-    pub fn new(inner: C, limits: ConnectionLimits, connections: Arc<Connections>) -> Self {
+    pub fn new(
+        inner: C,
+        limits: ConnectionLimits,
+        connections: Arc<Connections>,
+        pending: Arc<PendingBytes>,
+    ) -> Self {
         GuardedMakeCodec {
             inner,
             limits,
             connections,
+            pending,
         }
     }
 }
@@ -75,7 +114,7 @@ where
         // admission slot and frees it when the connection ends.
         let slot = ConnectionSlot::adopt(Arc::clone(&self.connections));
         self.inner.make_codec(
-            GuardedRead::new(reader, self.limits, slot),
+            GuardedRead::new(reader, self.limits, slot, Arc::clone(&self.pending)),
             GuardedWrite::new(writer, self.limits.write_timeout),
         )
     }
@@ -103,12 +142,23 @@ pub struct GuardedRead<R> {
     timer: Pin<Box<Sleep>>,
     deadline: ReadDeadline,
     failed: bool,
+    /// Bytes this connection holds of `pending`: those of the request
+    /// arriving now.
+    pending: Arc<PendingBytes>,
+    held: usize,
     _slot: ConnectionSlot,
 }
 
 impl<R> GuardedRead<R> {
-    fn new(inner: R, limits: ConnectionLimits, slot: ConnectionSlot) -> Self {
+    fn new(
+        inner: R,
+        limits: ConnectionLimits,
+        slot: ConnectionSlot,
+        pending: Arc<PendingBytes>,
+    ) -> Self {
         GuardedRead {
+            pending,
+            held: 0,
             inner,
             scanner: RequestScanner::new(limits.max_request_bytes),
             limits,
@@ -137,12 +187,32 @@ impl<R> GuardedRead<R> {
             .scanner
             .feed(received)
             .map_err(|rejection| self.fail(format!("invalid request: {rejection}")))?;
+        if progress.completed > 0 {
+            self.pending.give_back(std::mem::take(&mut self.held));
+        }
         if !progress.mid_request {
             self.deadline = ReadDeadline::None;
-        } else if !was_mid_request || progress.completed > 0 {
+            return Ok(());
+        }
+        if !was_mid_request || progress.completed > 0 {
             self.arm(ReadDeadline::Request, self.limits.read_timeout);
         }
+        // What arrived of the request in progress (a chunk that also ended
+        // the one before is counted whole: a slight overestimate).
+        if !self.pending.try_take(received.len()) {
+            return Err(self.fail(format!(
+                "requests in progress over all connections hold more than {} bytes",
+                self.pending.limit
+            )));
+        }
+        self.held += received.len();
         Ok(())
+    }
+}
+
+impl<R> Drop for GuardedRead<R> {
+    fn drop(&mut self) {
+        self.pending.give_back(self.held);
     }
 }
 

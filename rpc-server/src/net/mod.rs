@@ -18,4 +18,4 @@ pub mod guard;
 pub mod scan;
 
 pub use admission::{Admission, Connections};
-pub use guard::{ConnectionLimits, GuardedMakeCodec};
+pub use guard::{ConnectionLimits, GuardedMakeCodec, PendingBytes};
