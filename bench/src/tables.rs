@@ -239,26 +239,26 @@ fn render(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
-                .chain([&header.to_vec()])
                 .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
+                .fold(header[i].len(), usize::max)
         })
         .collect();
-    let line = |cells: &[String]| {
-        let padded = cells.iter().zip(&widths).enumerate().map(|(i, (c, w))| {
-            if i == 0 {
-                format!("{c:<w$}")
-            } else {
-                format!("{c:>w$}")
-            }
-        });
-        padded.collect::<Vec<_>>().join("  ") + "\n"
-    };
     let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    let mut out = format!("{title}\n{}{}", line(header), line(&rule));
-    for row in rows {
-        out += &line(row);
+    let mut out = format!("{title}\n");
+    for cells in [header, &rule]
+        .into_iter()
+        .chain(rows.iter().map(Vec::as_slice))
+    {
+        let padded: Vec<String> = (cells.iter().zip(&widths).enumerate())
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        out += &(padded.join("  ") + "\n");
     }
     out
 }
