@@ -261,7 +261,7 @@ impl MessageStore for RedisStore {
             (true, None) => (ZRange::from("+inf"), ZRange::from("-inf")),
             (true, Some(time)) => (from(time)?, ZRange::from("-inf")),
         };
-        let rows: Vec<(Bytes, f64)> = after_redirections(|| {
+        let members: Vec<Bytes> = after_redirections(|| {
             client.zrange(
                 key.as_str(),
                 start.clone(),
@@ -269,23 +269,43 @@ impl MessageStore for RedisStore {
                 Some(ZSort::ByScore),
                 query.reverse,
                 Some((0, count)),
-                true,
+                false,
             )
         })
         .await
         .map_err(|err| command_error(err, "nothing was read"))?;
-        let mut messages = Vec::with_capacity(rows.len());
+        let mut messages = Vec::with_capacity(members.len());
         let mut next_cursor = None;
-        for (index, (member, score)) in rows.into_iter().enumerate() {
-            // The score is the send_time; it orders the room even when a
-            // member itself cannot be read.
-            let send_time = score as i64;
+        for (index, member) in members.into_iter().enumerate() {
+            let (send_time, message) = match decode_member(member.clone()) {
+                Decoded::Exact(message) => (message.send_time, Some(message)),
+                decoded => {
+                    // Written by hand or by an older version: its score, not
+                    // its text, is its place in the room (one more round
+                    // trip, only for such members).
+                    let Some(send_time) = score_of(client, &key, member).await? else {
+                        continue;
+                    };
+                    match decoded {
+                        Decoded::Lossy(message) => (
+                            send_time,
+                            Some(StoredMessage {
+                                send_time,
+                                ..message
+                            }),
+                        ),
+                        _ => {
+                            UNREADABLE_MEMBERS
+                                .warn(format_args!("room {}, send_time {send_time}", room.key()));
+                            (send_time, None)
+                        }
+                    }
+                }
+            };
             if index == query.limit {
                 next_cursor = Some(send_time);
-            } else if let Some(message) = decode_member(member, send_time) {
+            } else if let Some(message) = message {
                 messages.push(message);
-            } else {
-                UNREADABLE_MEMBERS.warn(format_args!("room {}, send_time {send_time}", room.key()));
             }
         }
         Ok(Page {
@@ -374,34 +394,55 @@ struct Member<'a> {
     text: Cow<'a, str>,
     #[serde(borrow)]
     sender: Cow<'a, str>,
+    send_time: i64,
+}
+
+/// A sorted-set member, read.
+enum Decoded {
+    /// As the append script wrote it: its `send_time` is its score.
+    Exact(StoredMessage),
+    /// Not valid UTF-8 (written by hand or by an older version): read with
+    /// U+FFFD for the bad bytes; its own `send_time` is not trusted.
+    Lossy(StoredMessage),
+    /// Not a message at all: skipped by the caller.
+    Unreadable,
 }
 
 /// Decodes a member, its strings sharing the reply's buffer where they have
-/// no JSON escapes. A member that is not valid UTF-8 (written by hand or by
-/// an older version) is read lossily, with U+FFFD for the bad bytes; one
-/// that is not a message at all is `None`, skipped by the caller.
-fn decode_member(member: Bytes, send_time: i64) -> Option<StoredMessage> {
+/// no JSON escapes.
+fn decode_member(member: Bytes) -> Decoded {
     let share = |text: Cow<'_, str>| match text {
         Cow::Borrowed(text) => FastStr::from_bytes(member.slice_ref(text.as_bytes()))
             .unwrap_or_else(|_| FastStr::new(text)),
         Cow::Owned(text) => FastStr::from_string(text),
     };
     if let Ok(decoded) = serde_json::from_slice::<Member<'_>>(&member) {
-        return Some(StoredMessage {
+        return Decoded::Exact(StoredMessage {
             chat: share(decoded.chat),
             text: share(decoded.text),
             sender: share(decoded.sender),
-            send_time,
+            send_time: decoded.send_time,
         });
     }
     let lossy = String::from_utf8_lossy(&member);
-    let decoded: Member<'_> = serde_json::from_str(&lossy).ok()?;
-    Some(StoredMessage {
-        chat: FastStr::new(decoded.chat),
-        text: FastStr::new(decoded.text),
-        sender: FastStr::new(decoded.sender),
-        send_time,
-    })
+    match serde_json::from_str::<Member<'_>>(&lossy) {
+        Ok(decoded) => Decoded::Lossy(StoredMessage {
+            chat: FastStr::new(decoded.chat),
+            text: FastStr::new(decoded.text),
+            sender: FastStr::new(decoded.sender),
+            send_time: decoded.send_time,
+        }),
+        Err(_) => Decoded::Unreadable,
+    }
+}
+
+/// A member's score (its `send_time`), `None` if it is gone meanwhile.
+async fn score_of(client: &fred::clients::Client, key: &str, member: Bytes) -> Result<Option<i64>> {
+    let score: Option<f64> =
+        after_redirections(|| client.zscore(key, Value::Bytes(member.clone())))
+            .await
+            .map_err(|err| command_error(err, "nothing was read"))?;
+    Ok(score.map(|score| score as i64))
 }
 
 fn is_noscript(err: &RedisError) -> bool {
