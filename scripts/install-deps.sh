@@ -11,8 +11,9 @@
 #                            build-essential (volo-build compiles libgit2)
 #   make                     make (the Go modules' Makefiles)
 #   redis-server, redis-cli, redis-benchmark    redis-server, redis-tools
+#   redis-sentinel           redis-sentinel (the Sentinel tests)
 #   etcd, etcdctl            etcd-server, etcd-client
-#   a Python that imports pytest and tests/e2e/conftest.py
+#   a Python that imports pytest and every module tests/e2e/*.py import
 #                            python3, python3-pytest (see test_python in
 #                            scripts/lib.sh: a pyenv `python3` on PATH without
 #                            pytest is passed over for Debian's /usr/bin/python3)
@@ -92,7 +93,7 @@ run_checks() {
     check "redis-sentinel (the Sentinel tests)" "redis-sentinel" quietly redis-sentinel --version
     check "etcd" "etcd-server" quietly etcd --version
     check "etcdctl" "etcd-client" quietly etcdctl version
-    check "a Python that imports pytest and tests/e2e/conftest.py" "python3 python3-pytest" test_python
+    check "a Python that imports pytest and what tests/e2e imports" "python3 python3-pytest" test_python
     check "the kill and ps programs" "procps" has_procps
     check "curl" "curl" quietly curl --version
     check "CA certificates (/etc/ssl/certs/ca-certificates.crt)" "ca-certificates" \
