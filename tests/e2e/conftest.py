@@ -362,10 +362,11 @@ def room() -> Room:
     return new_room()
 
 
-@pytest.hookimpl(wrapper=True)
+# hookwrapper (not wrapper=True): Debian's pytest 7.2 knows only the older form.
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    report = yield
+    outcome = yield
+    report = outcome.get_result()
     if report.failed:
         for process in _processes:
             report.sections.append((f"log tail: {process.name} ({process.log_path})", process.log_tail()))
-    return report
