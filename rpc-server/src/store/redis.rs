@@ -11,11 +11,13 @@
 //! increasing per room however many rpc-server replicas share the Redis.
 //! Pull is one `ZRANGE ... BYSCORE [REV] LIMIT 0 limit+1`.
 //!
-//! Commands are never retried by fred (`max_command_attempts = 1`): a send
+//! Commands are never resent by fred (`max_command_attempts = 1`): a send
 //! whose connection drops after Redis executed it would otherwise be stored
 //! twice. The caller gets a 500 instead and decides: `storage unavailable`
 //! when the command was never sent (nothing stored, safe to retry),
 //! `storage timeout` when it was sent and no answer came (it may be stored).
+//! Cluster redirections (`MOVED`, `ASK`) are followed here, not by fred
+//! (see [`following_redirections`]).
 //!
 //! The script is loaded on every connection as it connects (on every
 //! primary of a cluster), so a Send is one `EVALSHA`; should a node still
@@ -31,7 +33,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -117,6 +119,7 @@ impl RedisStore {
             .with_config(|config| config.fail_fast = false)
             .with_connection_config(|connection| {
                 connection.max_command_attempts = 1;
+                connection.max_redirections = 0;
                 connection.connection_timeout = options.command_timeout.max(Duration::from_secs(1));
                 connection.internal_command_timeout =
                     options.command_timeout.max(Duration::from_secs(1));
@@ -217,19 +220,22 @@ impl MessageStore for RedisStore {
         let client = self.client()?;
         let sent = "the message may have been stored";
         let slot = key.cluster_hash();
-        // Not resent on "Too many failed write attempts": fred gives that
-        // both after a cluster redirection (not run) and when it would
-        // resend a command whose connection dropped (maybe run), and the two
-        // cannot be told apart; only reads go through `after_redirections`.
-        let send_time = match client
-            .evalsha(self.append_sha.clone(), key.clone(), member.clone())
-            .await
-        {
-            // The script is not on that node (yet): the call did not run,
-            // so sending the script itself is safe.
-            Err(err) if is_noscript(&err) => client.eval(APPEND_SCRIPT, key, member).await,
-            result => result,
-        }
+        let send_time = following_redirections(self.command_timeout, |options| {
+            let (key, member) = (key.clone(), member.clone());
+            async move {
+                let client = client.with_options(&options);
+                match client
+                    .evalsha(self.append_sha.clone(), key.clone(), member.clone())
+                    .await
+                {
+                    // The script is not on that node (yet): the call did
+                    // not run, so sending the script itself is safe.
+                    Err(err) if is_noscript(&err) => client.eval(APPEND_SCRIPT, key, member).await,
+                    result => result,
+                }
+            }
+        })
+        .await
         .map_err(|err| command_error(err, sent))?;
         if self.wait_replicas > 0 {
             let group = self.wait_group(client, slot);
@@ -261,16 +267,22 @@ impl MessageStore for RedisStore {
             (true, None) => (ZRange::from("+inf"), ZRange::from("-inf")),
             (true, Some(time)) => (from(time)?, ZRange::from("-inf")),
         };
-        let members: Vec<Bytes> = after_redirections(|| {
-            client.zrange(
-                key.as_str(),
-                start.clone(),
-                stop.clone(),
-                Some(ZSort::ByScore),
-                query.reverse,
-                Some((0, count)),
-                false,
-            )
+        let members: Vec<Bytes> = following_redirections(self.command_timeout, |options| {
+            let (key, start, stop) = (key.as_str(), start.clone(), stop.clone());
+            async move {
+                client
+                    .with_options(&options)
+                    .zrange(
+                        key,
+                        start,
+                        stop,
+                        Some(ZSort::ByScore),
+                        query.reverse,
+                        Some((0, count)),
+                        false,
+                    )
+                    .await
+            }
         })
         .await
         .map_err(|err| command_error(err, "nothing was read"))?;
@@ -283,7 +295,8 @@ impl MessageStore for RedisStore {
                     // Written by hand or by an older version: its score, not
                     // its text, is its place in the room (one more round
                     // trip, only for such members).
-                    let Some(send_time) = score_of(client, &key, member).await? else {
+                    let score = score_of(client, &key, member, self.command_timeout);
+                    let Some(send_time) = score.await? else {
                         continue;
                     };
                     match decoded {
@@ -437,11 +450,18 @@ fn decode_member(member: Bytes) -> Decoded {
 }
 
 /// A member's score (its `send_time`), `None` if it is gone meanwhile.
-async fn score_of(client: &fred::clients::Client, key: &str, member: Bytes) -> Result<Option<i64>> {
-    let score: Option<f64> =
-        after_redirections(|| client.zscore(key, Value::Bytes(member.clone())))
-            .await
-            .map_err(|err| command_error(err, "nothing was read"))?;
+async fn score_of(
+    client: &fred::clients::Client,
+    key: &str,
+    member: Bytes,
+    budget: Duration,
+) -> Result<Option<i64>> {
+    let score: Option<f64> = following_redirections(budget, |options| {
+        let member = Value::Bytes(member.clone());
+        async move { client.with_options(&options).zscore(key, member).await }
+    })
+    .await
+    .map_err(|err| command_error(err, "nothing was read"))?;
     Ok(score.map(|score| score as i64))
 }
 
@@ -449,43 +469,54 @@ fn is_noscript(err: &RedisError) -> bool {
     err.details().starts_with("NOSCRIPT")
 }
 
-/// Reads again after a cluster redirection, a few times with short pauses.
-/// Only for reads: the same error also ends a command fred would resend
-/// after its connection dropped, which a write may have run already.
+/// Sends a command again while Redis Cluster redirects it, until `budget`
+/// is spent; each try gets what is left of it as its timeout.
 ///
-/// fred counts following a `MOVED` or `ASK` as another write attempt, and a
-/// command here gets one attempt (never resent after a dropped connection),
-/// so a redirected command fails with "Too many failed write attempts".
-/// Redis answered the redirection instead of running it, so sending it again
-/// is safe; after `MOVED` fred has refreshed its slot map already, and `ASK`
-/// lasts while one slot migrates. Seen while resharding a live cluster.
-async fn after_redirections<T, F, Fut>(mut call: F) -> std::result::Result<T, RedisError>
+/// fred is told not to follow `MOVED` and `ASK` itself (`max_redirections =
+/// 0`): fred 10.1.0 follows an `ASK` by sending `ASKING` on the shared,
+/// pipelined connection and taking the next reply there as its answer, which
+/// belongs to another command in flight, so every command behind it gets its
+/// neighbour's reply (seen while resharding: a Send answered with a Pull's
+/// array, another with `ASKING`'s "OK"). With one write attempt it instead
+/// ended the client's connection task. A redirected command did not run, so
+/// sending it again is safe for a Send too. After `MOVED` fred has refreshed
+/// its slot map and the next try reaches the new owner; `ASK` lasts while
+/// one slot's keys migrate, so tries back off from 1 ms to 50 ms.
+async fn following_redirections<T, F, Fut>(
+    budget: Duration,
+    mut call: F,
+) -> std::result::Result<T, RedisError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Options) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, RedisError>>,
 {
-    let mut pause = Duration::from_millis(5);
-    for _ in 0..3 {
-        match call().await {
-            Err(err) if attempts_exhausted(&err) => {
+    let deadline = Instant::now() + budget;
+    let mut pause = Duration::from_millis(1);
+    let mut options = Options::default();
+    loop {
+        match call(options.clone()).await {
+            Err(err) if is_redirection(&err) => {
+                let left = deadline.saturating_duration_since(Instant::now() + pause);
+                if left.is_zero() {
+                    return Err(err);
+                }
                 tokio::time::sleep(pause).await;
-                pause *= 4;
+                pause = (pause * 2).min(Duration::from_millis(50));
+                options.timeout = Some(left);
             }
             result => return result,
         }
     }
-    call().await
 }
 
-/// fred's "Too many failed write attempts": it would have sent the command
-/// again, after a cluster redirection (the command did not run) or after its
-/// connection dropped (it may have run).
-fn attempts_exhausted(err: &RedisError) -> bool {
-    *err.kind() == ErrorKind::Unknown && err.details().starts_with("Too many failed write attempts")
+/// fred's answer to a `MOVED` or `ASK` it was told not to follow.
+fn is_redirection(err: &RedisError) -> bool {
+    *err.kind() == ErrorKind::Routing && err.details().starts_with("Too many redirections")
 }
 
 /// Maps a fred error to ours. Redis never saw a command that fred refused
-/// (backpressure) or that found no connection: "unavailable". A command that
+/// (backpressure) or that found no connection, and did not run one it
+/// redirected or refused while the cluster is down: "unavailable". A command that
 /// was sent and got no answer, or lost its connection, may have run:
 /// "timeout", with `outcome` saying what that means for the caller.
 /// Anything Redis itself answered is passed on (it never contains the URL or
@@ -493,10 +524,12 @@ fn attempts_exhausted(err: &RedisError) -> bool {
 fn command_error(err: RedisError, outcome: &str) -> Error {
     match err.kind() {
         ErrorKind::Backpressure => Error::StorageUnavailable(format!("Redis {}", err.details())),
-        _ if attempts_exhausted(&err) => Error::StorageTimeout(format!(
-            "{outcome} (Redis did not answer: {})",
-            err.details()
-        )),
+        _ if is_redirection(&err) => Error::StorageUnavailable(
+            "Redis Cluster kept redirecting the command (its slot is moving)".into(),
+        ),
+        ErrorKind::Cluster if err.details().starts_with("CLUSTERDOWN") => {
+            Error::StorageUnavailable(format!("Redis {}", err.details()))
+        }
         ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => Error::StorageTimeout(format!(
             "{outcome} (Redis did not answer: {})",
             err.details()
