@@ -24,6 +24,9 @@
 #   DURATION (10s)  WARMUP (2s)  CONNECTIONS (32)  ROOMS (1000)
 #   PREFILL (100)   RB_REQUESTS (1000000, redis-benchmark requests per test)
 #   QUICK=1         2 s per workload, 1 s warm-up, PREFILL 60, RB_REQUESTS 200000
+# Then what two of the Rust server's options cost (see "Rust server options"
+# below): metrics on, and --redis-wait-replicas 1.
+#   OPTION_ROUNDS (3; QUICK=1: 1)  rounds of that section
 # Results (JSON Lines, redis-benchmark CSV, logs) go to bench/results/<date>/;
 # the tables at the end are `im-bench tables` of the JSON Lines.
 set -euo pipefail
@@ -35,7 +38,9 @@ if [[ ${QUICK:-0} == 1 ]]; then
     WARMUP=${WARMUP:-1s}
     PREFILL=${PREFILL:-60}
     RB_REQUESTS=${RB_REQUESTS:-200000}
+    OPTION_ROUNDS=${OPTION_ROUNDS:-1}
 fi
+OPTION_ROUNDS=${OPTION_ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -144,6 +149,76 @@ serve go-server "$rpc_port" env RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_ADDR="127
     bench/go-baseline/bin/go-baseline
 measure go '{room}'
 stop_newest
+rcli FLUSHALL >/dev/null
+
+# --- Rust server options ---------------------------------------------------
+# What the admin listener costs (its /metrics scraped every second, 15 times
+# Prometheus's default rate) and what --redis-wait-replicas 1 costs, against
+# the same server without them. Redis gets one replica for this section
+# (WAIT needs one, and replicating then weighs on every variant alike), the
+# three servers run side by side, and each workload runs on the three in
+# turn, back to back, so that they share the machine's state of the moment;
+# in $OPTION_ROUNDS rounds, each starting one server later, and the table
+# shows the medians (a few percent is below one run's noise here).
+echo
+echo "== Rust rpc-server options: base, metrics on, WAIT for 1 replica (Redis with one replica) =="
+replica_port=$(free_port)
+mkdir -p "$RESULTS/redis-replica"
+serve redis-replica "$replica_port" redis-server --port "$replica_port" --bind 127.0.0.1 \
+    --dir "$RESULTS/redis-replica" --save '' --appendonly no --replicaof 127.0.0.1 "$redis_port"
+for _ in {1..100}; do
+    rcli INFO replication | grep -q '^slave0:.*state=online' && break
+    sleep 0.1
+done
+rcli INFO replication | grep -q '^slave0:.*state=online' || failures+=("the Redis replica did not come online")
+
+declare -A option_ports
+# option NAME ENV...: a Rust server with ENV, listening on option_ports[NAME].
+option() {
+    local name=$1 port
+    shift
+    port=$(free_port)
+    option_ports[$name]=$port
+    serve "rust-$name-server" "$port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
+        RPC_LISTEN="127.0.0.1:$port" REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
+        target/release/rpc-server
+}
+option base
+option_pids=("${pids[-1]}")
+admin_port=$(free_port)
+option metrics RPC_ADMIN_LISTEN="127.0.0.1:$admin_port"
+option_pids+=("${pids[-1]}")
+wait_for_port "$admin_port" "the metrics listener"
+option wait1 REDIS_WAIT_REPLICAS=1
+option_pids+=("${pids[-1]}")
+# The scrapes, as Prometheus would do them (curl's own CPU is not the server's).
+(while curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/metrics"; do sleep 1; done) &
+pids+=($!)
+
+rooms_id=opt$RANDOM
+"$IM_BENCH" --addr "127.0.0.1:${option_ports[base]}" --connections "$CONNECTIONS" --rooms "$ROOMS" \
+    --run-id "$rooms_id" --workload pull --prefill "$PREFILL" --requests 1 --warmup 0s \
+    --label options-fill >>"$LOG" 2>&1 || failures+=("options-fill: im-bench exit status $?")
+variants=(base metrics wait1)
+for workload in send mixed; do
+    for ((round = 0; round < OPTION_ROUNDS; round++)); do for k in 0 1 2; do
+        i=$(((k + round) % 3))
+        name=${variants[i]}
+        args=(--addr "127.0.0.1:${option_ports[$name]}" --server-pid "${option_pids[i]}")
+        case $workload in
+        send) args+=(--workload send --verify-redis "$redis_url" --key-pattern 'im:chat:{room}') ;;
+        mixed) args+=(--run-id "$rooms_id" --prefill 0 --workload mixed --send-ratio 0.2 --page-size 10) ;;
+        esac
+        bench "rust-$name-$workload" "${args[@]}"
+    done; done
+done
+if curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^rpc_requests_total{'; then
+    echo "metrics: the scraped server counted its requests"
+else
+    failures+=("the metrics server's /metrics had no request counts")
+fi
+stop_all "${pids[@]:${#pids[@]}-5}"
+pids=("${pids[@]:0:${#pids[@]}-5}")
 rcli FLUSHALL >/dev/null
 
 # --- Redis's own ceiling -------------------------------------------------

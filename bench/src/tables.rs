@@ -5,6 +5,8 @@
 //! `thrift` (direct), `http` (through the gateway; the report's first server
 //! is the gateway, the second the rpc-server) or `redis` (redis-benchmark
 //! with that server's command, a line `{"label":..,"throughput_rps":..}`).
+//! The Rust server's options section adds kinds `base`, `metrics` and
+//! `wait1` (Thrift, Redis with one replica; see `scripts/bench.sh`).
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -13,6 +15,24 @@ use serde::Deserialize;
 use crate::verify::Verify;
 
 const SERVERS: [&str; 2] = ["rust", "go"];
+/// Columns of a side-by-side table: (header name, server, kind).
+type Column = (&'static str, &'static str, &'static str);
+
+/// Which way a side-by-side table's ratio columns divide.
+#[derive(Clone, Copy)]
+enum Ratio {
+    /// The first column over each other one (rust/go: above 1, Rust ahead).
+    FirstOverOthers,
+    /// Each other column over the first (metrics/base: below 1, a cost).
+    OthersOverFirst,
+}
+const THRIFT_SERVERS: [Column; 2] = [("rust", "rust", "thrift"), ("go", "go", "thrift")];
+const HTTP_SERVERS: [Column; 2] = [("rust", "rust", "http"), ("go", "go", "http")];
+const RUST_OPTIONS: [Column; 3] = [
+    ("base", "rust", "base"),
+    ("metrics", "rust", "metrics"),
+    ("wait1", "rust", "wait1"),
+];
 const WORKLOADS: [(&str, &str); 4] = [
     ("send", "send"),
     ("pull10", "pull page 10"),
@@ -68,14 +88,15 @@ const ERRORS: Metric = Metric {
     value: |r| r.errors.map(|e| e as f64),
 };
 
+const SERVER_CPU: Metric = Metric {
+    name: "cpu",
+    decimals: 3,
+    value: |r| r.servers.first()?.cpu_seconds_per_10k,
+};
 const THRIFT: [Metric; 5] = [
     RPS,
     P99_MS,
-    Metric {
-        name: "cpu",
-        decimals: 3,
-        value: |r| r.servers.first()?.cpu_seconds_per_10k,
-    },
+    SERVER_CPU,
     Metric {
         name: "rss",
         decimals: 1,
@@ -116,8 +137,18 @@ impl Runs {
     }
 
     fn get(&self, server: &str, kind: &str, workload: &str) -> Option<&Run> {
+        self.all(server, kind, workload).next()
+    }
+
+    /// Every run of that label (the options section repeats its runs).
+    fn all<'a>(
+        &'a self,
+        server: &str,
+        kind: &str,
+        workload: &str,
+    ) -> impl Iterator<Item = &'a Run> + 'a {
         let label = format!("{server}-{kind}-{workload}");
-        self.0.iter().find(|r| r.label == label)
+        self.0.iter().filter(move |r| r.label == label)
     }
 
     fn rps(&self, server: &str, kind: &str, workload: &str) -> Option<f64> {
@@ -128,14 +159,40 @@ impl Runs {
 pub fn print(file: &Path) -> Result<()> {
     let runs = Runs::load(file)?;
     let title = "Thrift, closed loop (req/s; p99 ms; server CPU s per 10k req; peak RSS MiB)";
-    println!("{}", side_by_side(title, &runs, "thrift", &THRIFT));
+    println!(
+        "{}",
+        side_by_side(
+            title,
+            &runs,
+            &THRIFT_SERVERS,
+            Ratio::FirstOverOthers,
+            &THRIFT
+        )
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let title = format!(
         "HTTP through the gateway, closed loop (req/s; p99 ms; CPU cores used by the \
          gateway and by the server, of {cores} here)"
     );
-    println!("{}", side_by_side(&title, &runs, "http", &HTTP));
+    println!(
+        "{}",
+        side_by_side(&title, &runs, &HTTP_SERVERS, Ratio::FirstOverOthers, &HTTP)
+    );
     println!("{}", notes(&runs));
+    if runs.get("rust", "base", "send").is_some() {
+        let title = "Rust server options, Thrift (req/s; p99 ms; server CPU s per 10k req; \
+                     medians of the rounds): base, metrics on (/metrics scraped every second), \
+                     WAIT for 1 replica; Redis with one replica, the three servers in turn";
+        let metrics = [RPS, P99_MS, SERVER_CPU, ERRORS];
+        let table = side_by_side(
+            title,
+            &runs,
+            &RUST_OPTIONS,
+            Ratio::OthersOverFirst,
+            &metrics,
+        );
+        println!("{table}");
+    }
     println!("{}", ceilings(&runs));
     let mixed = ratio(
         runs.rps("rust", "thrift", "mixed"),
@@ -146,28 +203,58 @@ pub fn print(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One row per workload; per metric a rust and a go column (and the rust/go
-/// ratio after the first metric).
-fn side_by_side(title: &str, runs: &Runs, kind: &str, metrics: &[Metric]) -> String {
+/// One row per workload that has runs; per metric a column for each of
+/// `columns` (the median where a label ran more than once), and after the
+/// first metric the ratios of the first column and each later one.
+fn side_by_side(
+    title: &str,
+    runs: &Runs,
+    columns: &[Column],
+    ratios: Ratio,
+    metrics: &[Metric],
+) -> String {
+    let (first, _, _) = columns[0];
     let mut header = vec!["workload".to_owned()];
     for (i, m) in metrics.iter().enumerate() {
-        header.extend(SERVERS.map(|s| format!("{} {s}", m.name)));
+        header.extend(columns.iter().map(|(c, _, _)| format!("{} {c}", m.name)));
         if i == 0 {
-            header.push("rust/go".into());
+            header.extend(columns[1..].iter().map(|(c, _, _)| match ratios {
+                Ratio::FirstOverOthers => format!("{first}/{c}"),
+                Ratio::OthersOverFirst => format!("{c}/{first}"),
+            }));
         }
     }
-    let rows = WORKLOADS.map(|(wl, name)| {
-        let pair = SERVERS.map(|server| runs.get(server, kind, wl));
-        let mut row = vec![name.to_owned()];
-        for (i, m) in metrics.iter().enumerate() {
-            let [rust, go] = pair.map(|run| run.and_then(m.value));
-            row.extend([num(rust, m.decimals), num(go, m.decimals)]);
-            if i == 0 {
-                row.push(num(ratio(rust, go), 2));
+    let rows: Vec<Vec<String>> = WORKLOADS
+        .iter()
+        .filter_map(|(wl, name)| {
+            let row_runs: Vec<Vec<&Run>> = columns
+                .iter()
+                .map(|(_, server, kind)| runs.all(server, kind, wl).collect())
+                .collect();
+            let any = row_runs.iter().any(|runs| !runs.is_empty());
+            any.then_some((name, row_runs))
+        })
+        .map(|(name, row_runs)| {
+            let mut row = vec![name.to_string()];
+            for (i, m) in metrics.iter().enumerate() {
+                let values: Vec<Option<f64>> = row_runs
+                    .iter()
+                    .map(|runs| median(runs.iter().filter_map(|run| (m.value)(run))))
+                    .collect();
+                row.extend(values.iter().map(|v| num(*v, m.decimals)));
+                if i == 0 {
+                    row.extend(values[1..].iter().map(|v| {
+                        let r = match ratios {
+                            Ratio::FirstOverOthers => ratio(values[0], *v),
+                            Ratio::OthersOverFirst => ratio(*v, values[0]),
+                        };
+                        num(r, 2)
+                    }));
+                }
             }
-        }
-        row
-    });
+            row
+        })
+        .collect();
     render(title, &header, &rows)
 }
 
@@ -226,6 +313,18 @@ fn ceilings(runs: &Runs) -> String {
     )
 }
 
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some(a? / b.filter(|b| *b > 0.0)?)
 }
@@ -280,16 +379,48 @@ mod tests {
             ),
             run(r#"{"label":"go-thrift-send","throughput_rps":1500,"errors":2}"#),
         ]);
-        let table = side_by_side("T", &runs, "thrift", &[RPS, P99_MS, ERRORS]);
+        let table = side_by_side(
+            "T",
+            &runs,
+            &THRIFT_SERVERS,
+            Ratio::FirstOverOthers,
+            &[RPS, P99_MS, ERRORS],
+        );
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "T");
-        assert!(lines[1].starts_with("workload        rps rust  rps go  rust/go  p99 rust"));
+        assert!(lines[1].starts_with("workload  rps rust  rps go  rust/go  p99 rust"));
         let send: Vec<&str> = lines[3].split_whitespace().collect();
         assert_eq!(
             send,
             ["send", "3000", "1500", "2.00", "1.48", "-", "0", "2"]
         );
-        assert!(lines[4].starts_with("pull page 10"));
+        assert_eq!(lines.len(), 4, "workloads without runs have no row");
+    }
+
+    #[test]
+    fn options_are_compared_with_the_first_column() {
+        let runs = Runs(vec![
+            run(r#"{"label":"rust-base-mixed","throughput_rps":1200}"#),
+            run(r#"{"label":"rust-base-mixed","throughput_rps":900}"#),
+            run(r#"{"label":"rust-base-mixed","throughput_rps":1000}"#),
+            run(r#"{"label":"rust-metrics-mixed","throughput_rps":980}"#),
+            run(r#"{"label":"rust-wait1-mixed","throughput_rps":500}"#),
+        ]);
+        let table = side_by_side("T", &runs, &RUST_OPTIONS, Ratio::OthersOverFirst, &[RPS]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].contains("rps wait1  metrics/base  wait1/base"));
+        let mixed: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            mixed,
+            ["mixed", "20%", "send", "1000", "980", "500", "0.98", "0.50"]
+        );
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median([].into_iter()), None);
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0].into_iter()), Some(2.5));
     }
 
     #[test]

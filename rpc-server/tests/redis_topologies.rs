@@ -388,6 +388,65 @@ fn error_kinds(load: &Load) -> Vec<(String, usize)> {
     kinds
 }
 
+/// A primary killed under load, for [`Failover::check`].
+struct Failover {
+    name: String,
+    /// When the kill came, from the start of the load.
+    kill_at: Duration,
+    /// How long after the kill a replica was primary.
+    promoted: Duration,
+    /// The server must have recovered by itself this soon after the kill.
+    bound: Duration,
+}
+
+impl Failover {
+    /// Prints what the load saw, audits the rooms, and asserts that the
+    /// server recovered within the bound and, with `REDIS_WAIT_REPLICAS`,
+    /// that no acknowledged send is missing.
+    async fn check(
+        &self,
+        server: &RpcServer,
+        rooms: &[String],
+        load: &Load,
+        extra: &[(&'static str, String)],
+    ) {
+        let name = &self.name;
+        let (failed_sends, recovered) = recovery(load, self.kill_at);
+        println!(
+            "{name}: replica promoted {:.1?} after SIGKILL; {} sends acknowledged, \
+             {failed_sends} failed, pulls failed {}; recovered {recovered:.1?} after the kill; errors {:?}",
+            self.promoted,
+            load.sends.iter().filter(|sent| sent.ok).count(),
+            load.pulls_failed,
+            error_kinds(load),
+        );
+        if recovered.is_none() {
+            let log = server.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            println!(
+                "rpc-server log, last lines (newest first):\n{}",
+                tail.join("\n")
+            );
+        }
+        let audit = audit(server.addr(), rooms, load).await;
+        println!(
+            "{name}: acknowledged but missing {}: {:?}; failed but stored {}",
+            audit.missing.len(),
+            audit.missing.iter().take(10).collect::<Vec<_>>(),
+            audit.failed_but_stored,
+        );
+        let recovered = recovered.expect("the server recovered by itself before the load ended");
+        assert!(recovered < self.bound, "recovered in {recovered:?}");
+        if extra.iter().any(|(name, _)| *name == "REDIS_WAIT_REPLICAS") {
+            assert!(
+                audit.missing.is_empty(),
+                "acknowledged sends lost: {:?}",
+                audit.missing
+            );
+        }
+    }
+}
+
 // --- Redis Cluster: resharding and failover under load ---------------------
 
 /// `count` room names whose keys (under `prefix`) hash to slots in `slots`.
@@ -542,43 +601,15 @@ async fn cluster_failover(
         (cluster, promoted)
     });
     let load = load.await.unwrap();
-    let (cluster, promoted) = cluster.await.unwrap();
-    let (failed_sends, recovered) = recovery(&load, kill_at);
-    println!(
-        "cluster failover ({test}): replica promoted {promoted:.1?} after SIGKILL; {} sends acknowledged, \
-         {failed_sends} failed, pulls failed {}; recovered {recovered:.1?} after the kill; errors {:?}",
-        load.sends.iter().filter(|sent| sent.ok).count(),
-        load.pulls_failed,
-        error_kinds(&load),
-    );
-    if recovered.is_none() {
-        let log = server.log();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        println!(
-            "rpc-server log, last lines (newest first):\n{}",
-            tail.join("\n")
-        );
-    }
-    let audit = audit(addr, &rooms, &load).await;
-    println!(
-        "cluster failover ({test}): acknowledged but missing {}: {:?}; failed but stored {}",
-        audit.missing.len(),
-        audit.missing.iter().take(10).collect::<Vec<_>>(),
-        audit.failed_but_stored,
-    );
-    drop(cluster);
-    let recovered = recovered.expect("the server recovered by itself before the load ended");
-    assert!(
-        recovered < Duration::from_secs(if restart_after.is_some() { 9 } else { 7 }),
-        "recovered in {recovered:?}"
-    );
-    if extra.iter().any(|(name, _)| *name == "REDIS_WAIT_REPLICAS") {
-        assert!(
-            audit.missing.is_empty(),
-            "acknowledged sends lost: {:?}",
-            audit.missing
-        );
-    }
+    let (_cluster, promoted) = cluster.await.unwrap();
+    let bound = Duration::from_secs(if restart_after.is_some() { 9 } else { 7 });
+    let failover = Failover {
+        name: format!("cluster failover ({test})"),
+        kill_at,
+        promoted,
+        bound,
+    };
+    failover.check(&server, &rooms, &load, extra).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -666,43 +697,14 @@ async fn sentinel_failover(
         (setup, promoted)
     });
     let load = load.await.unwrap();
-    let (setup, promoted) = setup.await.unwrap();
-    let (failed_sends, recovered) = recovery(&load, kill_at);
-    println!(
-        "sentinel failover ({test}): replica promoted {promoted:.1?} after SIGKILL; {} sends acknowledged, \
-         {failed_sends} failed, pulls failed {}; recovered {recovered:.1?} after the kill; errors {:?}",
-        load.sends.iter().filter(|sent| sent.ok).count(),
-        load.pulls_failed,
-        error_kinds(&load),
-    );
-    if recovered.is_none() {
-        let log = server.log();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        println!(
-            "rpc-server log, last lines (newest first):\n{}",
-            tail.join("\n")
-        );
-    }
-    let audit = audit(addr, &rooms, &load).await;
-    println!(
-        "sentinel failover ({test}): acknowledged but missing {}: {:?}; failed but stored {}",
-        audit.missing.len(),
-        audit.missing.iter().take(10).collect::<Vec<_>>(),
-        audit.failed_but_stored,
-    );
-    drop(setup);
-    let recovered = recovered.expect("the server recovered by itself before the load ended");
-    assert!(
-        recovered < Duration::from_secs(10),
-        "recovered in {recovered:?}"
-    );
-    if extra.iter().any(|(name, _)| *name == "REDIS_WAIT_REPLICAS") {
-        assert!(
-            audit.missing.is_empty(),
-            "acknowledged sends lost: {:?}",
-            audit.missing
-        );
-    }
+    let (_setup, promoted) = setup.await.unwrap();
+    let failover = Failover {
+        name: format!("sentinel failover ({test})"),
+        kill_at,
+        promoted,
+        bound: Duration::from_secs(10),
+    };
+    failover.check(&server, &rooms, &load, extra).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -530,7 +530,11 @@ fn command_error(err: RedisError, outcome: &str) -> Error {
         ErrorKind::Cluster if err.details().starts_with("CLUSTERDOWN") => {
             Error::StorageUnavailable(format!("Redis {}", err.details()))
         }
-        ErrorKind::IO | ErrorKind::Timeout | ErrorKind::Canceled => Error::StorageTimeout(format!(
+        // fred's text for these is the io::Error's Debug form.
+        ErrorKind::IO => Error::StorageTimeout(format!(
+            "{outcome} (the connection to Redis dropped before the answer)"
+        )),
+        ErrorKind::Timeout | ErrorKind::Canceled => Error::StorageTimeout(format!(
             "{outcome} (Redis did not answer: {})",
             err.details()
         )),
