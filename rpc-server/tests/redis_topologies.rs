@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 use common::redis_topologies::{
     RedisCluster, RedisSentinel, cli, parse_cluster_nodes, shared_cluster, shared_sentinel,
 };
-use common::{ALL_FRAMINGS, Client, Framing, RpcServer, texts};
-use im_idl::rpc::Message;
+use common::{Client, Framing, RpcServer, contract, texts};
 
 /// A unique key prefix, so tests can share a topology.
 fn prefix(test: &str) -> String {
@@ -36,130 +35,40 @@ async fn server(url: String, prefix: String, extra: &[(&'static str, String)]) -
 
 // --- the API contract on both topologies -----------------------------------
 
-async fn round_trip(addr: SocketAddr) {
-    for framing in ALL_FRAMINGS {
-        let client = Client::new(addr, framing);
-        let chat = format!("alice:{framing:?}");
-        let sent = client.send_text(&chat, "alice", "hello").await;
-        assert_eq!((sent.code, sent.msg.as_str()), (0, "success"));
-        let page = client.pull_page(&chat, 0, 0, false).await;
-        assert_eq!((page.code, page.has_more), (0, Some(false)));
-        let messages = page.messages.unwrap();
-        assert_eq!(texts(&messages), ["hello"]);
-        assert_eq!(messages[0].sender.as_deref(), Some("alice"));
-        assert_eq!(messages[0].chat.as_deref(), Some(chat.as_str()));
-    }
-}
-
-async fn pagination_under_concurrent_senders(addr: SocketAddr) {
-    const SENDERS: usize = 4;
-    const EACH: usize = 25;
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|sender| {
-            tokio::spawn(async move {
-                let client = Client::new(addr, ALL_FRAMINGS[sender % 3]);
-                let (chat, who) = if sender % 2 == 0 {
-                    ("x:y", "x")
-                } else {
-                    ("y:x", "y")
-                };
-                for i in 0..EACH {
-                    let response = client.send_text(chat, who, &format!("{sender}-{i}")).await;
-                    assert_eq!(response.code, 0, "{}", response.msg);
-                }
-            })
-        })
-        .collect();
-    let reader = Client::new(addr, Framing::Unframed);
-    while !senders.iter().all(|task| task.is_finished()) {
-        assert_ordered(&reader.pull_all("x:y", 0, 7, false).await, false);
-        assert_ordered(&reader.pull_all("x:y", 0, 7, true).await, true);
-    }
-    for task in senders {
-        task.await.unwrap();
-    }
-    let mut expected: Vec<String> = (0..SENDERS)
-        .flat_map(|s| (0..EACH).map(move |i| format!("{s}-{i}")))
-        .collect();
-    expected.sort();
-    for (limit, reverse) in [(1, false), (7, false), (3, true), (100, true)] {
-        let all = reader.pull_all("y:x", 0, limit, reverse).await;
-        assert_ordered(&all, reverse);
-        let mut got = texts(&all);
-        got.sort();
-        assert_eq!(got, expected, "limit {limit}, reverse {reverse}");
-    }
-}
-
-async fn identical_texts(addr: SocketAddr) {
-    let client = Arc::new(Client::new(addr, Framing::Unframed));
-    let sends = (0..40).map(|_| {
-        let client = client.clone();
-        async move { client.send_text("twin:twin2", "twin", "same").await.code }
-    });
-    let codes = futures::future::join_all(sends).await;
-    assert!(codes.iter().all(|code| *code == 0), "{codes:?}");
-    let all = client.pull_all("twin:twin2", 0, 100, false).await;
-    assert_eq!(all.len(), 40);
-    assert!(texts(&all).iter().all(|text| text == "same"));
-}
-
-fn assert_ordered(messages: &[Message], newest_first: bool) {
-    for pair in messages.windows(2) {
-        let (a, b) = (pair[0].send_time.unwrap(), pair[1].send_time.unwrap());
-        assert!(
-            if newest_first { a > b } else { a < b },
-            "out of order: {a} then {b} (newest first: {newest_first})"
-        );
-    }
-}
-
-macro_rules! api_on {
-    ($topology:ident, $shared:ident) => {
+/// Each named function of `common::contract` as a test on `$topology`.
+macro_rules! contract_on {
+    ($topology:ident, $shared:ident: $($name:ident),* $(,)?) => {
         mod $topology {
             use super::*;
-
-            #[tokio::test]
-            async fn round_trip_in_every_framing() {
-                let topology = $shared();
-                let server = server(
-                    topology.url(),
-                    prefix(concat!(stringify!($topology), "-rt")),
-                    &[],
-                )
-                .await;
-                round_trip(server.addr()).await;
-            }
-
-            #[tokio::test]
-            async fn pagination_is_exact_under_concurrent_senders() {
-                let topology = $shared();
-                let server = server(
-                    topology.url(),
-                    prefix(concat!(stringify!($topology), "-pg")),
-                    &[],
-                )
-                .await;
-                pagination_under_concurrent_senders(server.addr()).await;
-            }
-
-            #[tokio::test]
-            async fn identical_texts_sent_at_once_are_all_kept() {
-                let topology = $shared();
-                let server = server(
-                    topology.url(),
-                    prefix(concat!(stringify!($topology), "-id")),
-                    &[],
-                )
-                .await;
-                identical_texts(server.addr()).await;
-            }
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let topology = $shared();
+                    let prefix = prefix(concat!(stringify!($topology), "-", stringify!($name)));
+                    let max_text = contract::MAX_TEXT_BYTES.to_string();
+                    let server = server(topology.url(), prefix, &[("MAX_TEXT_BYTES", max_text)]).await;
+                    contract::$name(server.addr()).await;
+                }
+            )*
         }
     };
 }
 
-api_on!(cluster, shared_cluster);
-api_on!(sentinel, shared_sentinel);
+macro_rules! contract_on_both {
+    ($($name:ident),* $(,)?) => {
+        contract_on!(cluster, shared_cluster: $($name),*);
+        contract_on!(sentinel, shared_sentinel: $($name),*);
+    };
+}
+
+contract_on_both!(
+    round_trip_in_every_framing,
+    room_is_the_same_both_ways_and_default_limit_is_ten,
+    pagination_is_exact_in_both_directions_under_concurrent_senders,
+    identical_texts_sent_at_once_are_all_kept,
+    invalid_input_gets_400_naming_the_field_and_the_server_keeps_serving,
+    unicode_text_is_kept_byte_for_byte,
+);
 
 // --- load, and what it left behind -----------------------------------------
 
@@ -307,9 +216,9 @@ async fn audit(addr: SocketAddr, rooms: &[String], load: &Load) -> Audit {
     for room in rooms {
         let chat = chat(room);
         let forward = reader.pull_all(&chat, 0, 7, false).await;
-        assert_ordered(&forward, false);
+        contract::assert_strictly_ordered(&forward, false);
         let mut backward = reader.pull_all(&chat, 0, 5, true).await;
-        assert_ordered(&backward, true);
+        contract::assert_strictly_ordered(&backward, true);
         backward.reverse();
         assert_eq!(forward, backward, "{chat}: both directions agree");
         assert!(

@@ -3,6 +3,7 @@
 //! loopback ports, each stopped when its guard is dropped, plus Volo Thrift
 //! clients in the three framings.
 #![allow(dead_code)] // each test binary uses a different part of the harness
+pub mod contract;
 pub mod proxy;
 pub mod redis_topologies;
 
