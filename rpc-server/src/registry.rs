@@ -538,16 +538,34 @@ async fn run(
         }
         tokio::select! {
             _ = &mut stopped => break,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(jittered(backoff)) => {}
         }
         backoff = (backoff * 2).min(worker.timing.max_backoff);
     }
     worker.deregister(None).await;
 }
 
+/// Between half of `backoff` and all of it, at random: replicas that lost
+/// etcd together (a restart, a partition) do not all retry in step.
+fn jittered(backoff: Duration) -> Duration {
+    backoff / 2 + backoff.mul_f64(fastrand::f64()) / 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_stays_within_half_to_whole_backoff() {
+        let backoff = Duration::from_millis(800);
+        let pauses: Vec<Duration> = (0..200).map(|_| jittered(backoff)).collect();
+        assert!(
+            pauses
+                .iter()
+                .all(|pause| (backoff / 2..=backoff).contains(pause))
+        );
+        assert!(pauses.iter().any(|pause| *pause != pauses[0]), "it varies");
+    }
 
     #[test]
     fn key_and_value_are_registry_etcd_layout() {
