@@ -377,8 +377,19 @@ fn rooms_in_slots(prefix: &str, slots: std::ops::RangeInclusive<u16>, count: usi
 /// (fred 10.1.0's own `ASK` handling handed commands each other's replies).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_resharding_under_load_loses_and_reorders_nothing() {
+    cluster_resharding("reshard", &[]).await;
+}
+
+/// The same with `--redis-wait-replicas 1`: the script and its `WAIT` go to
+/// one node by name, so a slot moving between them cannot split them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_resharding_with_wait_replicas_loses_and_reorders_nothing() {
+    cluster_resharding("rewait", &[("REDIS_WAIT_REPLICAS", "1".to_owned())]).await;
+}
+
+async fn cluster_resharding(test: &str, extra: &[(&'static str, String)]) {
     let cluster = RedisCluster::start();
-    let prefix = prefix("reshard");
+    let prefix = prefix(test);
     let topology = cluster.topology();
     let mut primaries: Vec<_> = topology.iter().filter(|n| n.primary).cloned().collect();
     primaries.sort_by_key(|n| n.slots[0].0);
@@ -388,7 +399,7 @@ async fn cluster_resharding_under_load_loses_and_reorders_nothing() {
     // 400 of the 2000 move early, while the load runs.
     let first = from.slots[0].0;
     let rooms = rooms_in_slots(&prefix, first..=first + 399, 6);
-    let server = server(cluster.url(), prefix.clone(), &[]).await;
+    let server = server(cluster.url(), prefix.clone(), extra).await;
 
     let addr = server.addr();
     let load = tokio::spawn({
@@ -419,7 +430,7 @@ async fn cluster_resharding_under_load_loses_and_reorders_nothing() {
 
     let (failed_sends, _) = recovery(&load, Duration::ZERO);
     println!(
-        "cluster reshard: {failed_sends} sends failed, {} pulls ok, {} failed; errors {:?}",
+        "cluster reshard ({test}): {failed_sends} sends failed, {} pulls ok, {} failed; errors {:?}",
         load.pulls_ok,
         load.pulls_failed,
         error_kinds(&load)
@@ -447,12 +458,12 @@ async fn cluster_resharding_under_load_loses_and_reorders_nothing() {
     )
     .await;
     println!(
-        "cluster reshard: every room readable {:.1?} after the reshard ended",
+        "cluster reshard ({test}): every room readable {:.1?} after the reshard ended",
         settled.elapsed()
     );
     let audit = audit(addr, &rooms, &load).await;
     println!(
-        "cluster reshard of 2000 slots ({moved} of {} rooms moved while the load ran) took {reshard_time:.1?} under load: \
+        "cluster reshard ({test}) of 2000 slots ({moved} of {} rooms moved while the load ran) took {reshard_time:.1?} under load: \
          {} sends acknowledged, {failed_sends} failed, {} pulls ok, {} failed; missing {}; failed but stored {}; errors {:?}",
         rooms.len(),
         audit.acknowledged,

@@ -28,7 +28,7 @@
 //! primary ran the script, and replication is asynchronous, so a failover
 //! may lose the last acknowledged sends. With [`RedisStore::wait_for_replicas`]
 //! a Send is acknowledged only after `WAIT n timeout`, sent on the same
-//! connection to the node owning the key, reports at least `n` replicas.
+//! connection to the node that ran the script, reports at least `n` replicas.
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,8 +39,8 @@ use anyhow::Context;
 use bytes::Bytes;
 use fred::bytes_utils::Str;
 use fred::prelude::{
-    Builder, ClientLike, Config, Error as RedisError, ErrorKind, EventInterface, LuaInterface,
-    Options, Pool, ReconnectPolicy, ServerInterface, SortedSetsInterface,
+    Builder, ClientLike, ClusterInterface, Config, Error as RedisError, ErrorKind, EventInterface,
+    LuaInterface, Options, Pool, ReconnectPolicy, Server, ServerInterface, SortedSetsInterface,
 };
 use fred::types::sorted_sets::{ZRange, ZSort};
 use fred::types::{ClusterHash, Key, Value};
@@ -85,15 +85,17 @@ pub struct RedisStore {
     wait_replicas: u32,
     wait_timeout: Duration,
     command_timeout: Duration,
-    /// One `WAIT` at a time per connection and node, shared by the Sends
-    /// whose writes it covers (see [`RedisStore::confirm_replicated`]).
-    wait_groups: std::sync::Mutex<HashMap<(String, u16), Arc<WaitGroup>>>,
+    /// One `WAIT` at a time per connection (pooled client, and cluster
+    /// node), shared by the Sends whose writes it covers (see
+    /// [`RedisStore::confirm_replicated`]).
+    wait_groups: std::sync::Mutex<HashMap<(String, Option<Server>), Arc<WaitGroup>>>,
+    clustered: bool,
 }
 
-/// Sends waiting for replicas on one connection to one slot's node.
+/// Sends waiting for replicas on one connection.
 #[derive(Default)]
 struct WaitGroup {
-    /// Writes answered so far on this connection and slot.
+    /// Writes answered so far on this connection.
     written: AtomicU64,
     /// Writes known replicated: every write counted in `written` before a
     /// successful `WAIT` was sent.
@@ -152,6 +154,7 @@ impl RedisStore {
             wait_timeout: Duration::ZERO,
             command_timeout: options.command_timeout,
             wait_groups: Default::default(),
+            clustered,
         })
     }
 
@@ -220,8 +223,10 @@ impl MessageStore for RedisStore {
         let client = self.client()?;
         let sent = "the message may have been stored";
         let slot = key.cluster_hash();
-        let send_time = following_redirections(self.command_timeout, |options| {
+        let (send_time, node) = following_redirections(self.command_timeout, |mut options| {
             let (key, member) = (key.clone(), member.clone());
+            let node = self.node_to_wait_on(client, slot);
+            options.cluster_node = node.clone();
             async move {
                 let client = client.with_options(&options);
                 match client
@@ -233,17 +238,18 @@ impl MessageStore for RedisStore {
                     Err(err) if is_noscript(&err) => client.eval(APPEND_SCRIPT, key, member).await,
                     result => result,
                 }
+                .map(|send_time: i64| (send_time, node))
             }
         })
         .await
         .map_err(|err| command_error(err, sent))?;
         if self.wait_replicas > 0 {
-            let group = self.wait_group(client, slot);
+            let group = self.wait_group(client, node.clone());
             let written = group.written.fetch_add(1, Ordering::SeqCst) + 1;
             let bound = self.wait_timeout + self.command_timeout;
             tokio::time::timeout(
                 bound,
-                self.confirm_replicated(client, slot, &group, written),
+                self.confirm_replicated(client, (node, slot), &group, written),
             )
             .await
             .map_err(|_| {
@@ -329,20 +335,36 @@ impl MessageStore for RedisStore {
 }
 
 impl RedisStore {
-    fn wait_group(&self, client: &fred::clients::Client, slot: u16) -> Arc<WaitGroup> {
+    /// In a cluster with `WAIT` on, the node that owns `slot` as the client
+    /// sees it now. The script is sent to it by name and the `WAIT` after it
+    /// too, so both go on one connection even if the slot moves in between
+    /// (routed by slot, the `WAIT` would then reach the new owner, where it
+    /// says nothing about this write). If the node no longer owns the slot
+    /// it answers `MOVED`, fred refreshes its map, and the next try asks again.
+    fn node_to_wait_on(&self, client: &fred::clients::Client, slot: u16) -> Option<Server> {
+        if self.wait_replicas == 0 || !self.clustered {
+            return None;
+        }
+        client
+            .cached_cluster_state()
+            .and_then(|routing| routing.get_server(slot).cloned())
+    }
+
+    fn wait_group(&self, client: &fred::clients::Client, node: Option<Server>) -> Arc<WaitGroup> {
         let mut groups = self
             .wait_groups
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         groups
-            .entry((client.id().to_owned(), slot))
+            .entry((client.id().to_owned(), node))
             .or_default()
             .clone()
     }
 
-    /// `WAIT` on the connection that just ran the script: keyless, so it is
-    /// routed by the key's slot to the node that owns it (in a cluster) and
-    /// counts the replicas that acknowledged this connection's writes.
+    /// `WAIT` on the connection that just ran the script: in a cluster sent
+    /// to the `node` that ran it (by the key's `slot` only if fred knew no
+    /// node then), and it counts the replicas that acknowledged this
+    /// connection's writes.
     ///
     /// `WAIT` blocks the whole (shared, pipelined) connection in Redis, so
     /// Sends take turns and share answers (a group commit): a `WAIT` covers
@@ -352,7 +374,7 @@ impl RedisStore {
     async fn confirm_replicated(
         &self,
         client: &fred::clients::Client,
-        slot: u16,
+        (node, slot): (Option<Server>, u16),
         group: &WaitGroup,
         written: u64,
     ) -> Result<()> {
@@ -376,6 +398,7 @@ impl RedisStore {
         let covers = group.written.load(Ordering::SeqCst);
         let timeout_ms = i64::try_from(self.wait_timeout.as_millis()).unwrap_or(i64::MAX);
         let options = Options {
+            cluster_node: node,
             cluster_hash: Some(ClusterHash::Custom(slot)),
             // The command may block for its whole timeout, and then answer.
             timeout: Some(self.wait_timeout + self.command_timeout),
