@@ -88,9 +88,12 @@ pub struct RedisStore {
     /// One `WAIT` at a time per connection (pooled client, and cluster
     /// node), shared by the Sends whose writes it covers (see
     /// [`RedisStore::confirm_replicated`]).
-    wait_groups: std::sync::Mutex<HashMap<(String, Option<Server>), Arc<WaitGroup>>>,
+    wait_groups: std::sync::Mutex<HashMap<Connection, Arc<WaitGroup>>>,
     clustered: bool,
 }
+
+/// A connection of the pool: the client's id and, in a cluster, the node.
+type Connection = (String, Option<Server>);
 
 /// Sends waiting for replicas on one connection.
 #[derive(Default)]
