@@ -556,6 +556,12 @@ fn command_error(err: RedisError, outcome: &str) -> Error {
         ErrorKind::Cluster if err.details().starts_with("CLUSTERDOWN") => {
             Error::StorageUnavailable(format!("Redis {}", err.details()))
         }
+        // No connection to the node the command was for (fred gives this
+        // one kind `Unknown` or `Routing`, depending on its features).
+        ErrorKind::Routing => Error::StorageUnavailable(format!("Redis {}", err.details())),
+        _ if err.details().starts_with("Failed to route command") => {
+            Error::StorageUnavailable(format!("Redis {}", err.details()))
+        }
         // fred's text for these is the io::Error's Debug form.
         ErrorKind::IO => Error::StorageTimeout(format!(
             "{outcome} (the connection to Redis dropped before the answer)"
@@ -594,4 +600,93 @@ fn watch_connection(client: &fred::clients::Client, clustered: bool) {
             Ok(())
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn redirected() -> RedisError {
+        RedisError::new(ErrorKind::Routing, "Too many redirections.")
+    }
+
+    #[tokio::test]
+    async fn a_redirected_command_is_sent_again_until_it_runs() {
+        let calls = AtomicUsize::new(0);
+        let result = following_redirections(Duration::from_secs(1), |options| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                // Every try after the first gets what is left of the budget.
+                assert_eq!(options.timeout.is_some(), call > 0);
+                if call < 3 {
+                    Err(redirected())
+                } else {
+                    Ok(call)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn redirections_stop_when_the_budget_is_spent() {
+        let calls = AtomicUsize::new(0);
+        let started = Instant::now();
+        let result: std::result::Result<(), _> =
+            following_redirections(Duration::from_millis(60), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(redirected()) }
+            })
+            .await;
+        assert!(is_redirection(&result.unwrap_err()));
+        // Bounded by the budget (and a busy machine's timer slack).
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Pauses of 1, 2, 4, 8, 16 ms, then 32 would pass the 60 ms: at most
+        // six tries, fewer if the timer runs late.
+        assert!((2..=6).contains(&calls.load(Ordering::SeqCst)));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_sent_again() {
+        let calls = AtomicUsize::new(0);
+        let result: std::result::Result<(), _> =
+            following_redirections(Duration::from_secs(1), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(RedisError::new(ErrorKind::IO, "Connection Closed")) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn errors_say_whether_the_command_may_have_run() {
+        let sent = "the message may have been stored";
+        let unavailable = [
+            redirected(),
+            RedisError::new(ErrorKind::Routing, "Failed to route command."),
+            RedisError::new(ErrorKind::Unknown, "Failed to route command."),
+            RedisError::new(ErrorKind::Backpressure, "Max in-flight commands reached."),
+            RedisError::new(ErrorKind::Cluster, "CLUSTERDOWN The cluster is down"),
+        ];
+        for err in unavailable {
+            let mapped = command_error(err.clone(), sent);
+            assert!(
+                matches!(mapped, Error::StorageUnavailable(_)),
+                "{err:?} -> {mapped}"
+            );
+        }
+        let io = command_error(RedisError::new(ErrorKind::IO, "Os { code: 104 }"), sent);
+        assert!(matches!(io, Error::StorageTimeout(_)));
+        assert!(io.to_string().contains(sent));
+        assert!(!io.to_string().contains("Os {"), "{io}");
+        let timeout = command_error(
+            RedisError::new(ErrorKind::Timeout, "Request timed out."),
+            sent,
+        );
+        assert!(matches!(timeout, Error::StorageTimeout(_)));
+    }
 }
