@@ -162,6 +162,7 @@ rcli FLUSHALL >/dev/null
 # shows the medians (a few percent is below one run's noise here).
 echo
 echo "== Rust rpc-server options: base, metrics on, WAIT for 1 replica (Redis with one replica) =="
+options_first_pid=${#pids[@]}
 replica_port=$(free_port)
 mkdir -p "$RESULTS/redis-replica"
 serve redis-replica "$replica_port" redis-server --port "$replica_port" --bind 127.0.0.1 \
@@ -172,8 +173,9 @@ for _ in {1..100}; do
 done
 rcli INFO replication | grep -q '^slave0:.*state=online' || failures+=("the Redis replica did not come online")
 
-declare -A option_ports
-# option NAME ENV...: a Rust server with ENV, listening on option_ports[NAME].
+declare -A option_ports option_pids
+# option NAME ENV...: a Rust server with ENV, listening on option_ports[NAME],
+# its pid in option_pids[NAME].
 option() {
     local name=$1 port
     shift
@@ -182,15 +184,13 @@ option() {
     serve "rust-$name-server" "$port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
         RPC_LISTEN="127.0.0.1:$port" REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
         target/release/rpc-server
+    option_pids[$name]=${pids[-1]}
 }
 option base
-option_pids=("${pids[-1]}")
 admin_port=$(free_port)
 option metrics RPC_ADMIN_LISTEN="127.0.0.1:$admin_port"
-option_pids+=("${pids[-1]}")
 wait_for_port "$admin_port" "the metrics listener"
 option wait1 REDIS_WAIT_REPLICAS=1
-option_pids+=("${pids[-1]}")
 # The scrapes, as Prometheus would do them (curl's own CPU is not the server's).
 (while curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/metrics"; do sleep 1; done) &
 pids+=($!)
@@ -204,7 +204,7 @@ for workload in send mixed; do
     for ((round = 0; round < OPTION_ROUNDS; round++)); do for k in 0 1 2; do
         i=$(((k + round) % 3))
         name=${variants[i]}
-        args=(--addr "127.0.0.1:${option_ports[$name]}" --server-pid "${option_pids[i]}")
+        args=(--addr "127.0.0.1:${option_ports[$name]}" --server-pid "${option_pids[$name]}")
         case $workload in
         send) args+=(--workload send --verify-redis "$redis_url" --key-pattern 'im:chat:{room}') ;;
         mixed) args+=(--run-id "$rooms_id" --prefill 0 --workload mixed --send-ratio 0.2 --page-size 10) ;;
@@ -217,8 +217,9 @@ if curl -fsS "http://127.0.0.1:$admin_port/metrics" | grep -q '^rpc_requests_tot
 else
     failures+=("the metrics server's /metrics had no request counts")
 fi
-stop_all "${pids[@]:${#pids[@]}-5}"
-pids=("${pids[@]:0:${#pids[@]}-5}")
+# The replica, the three servers and the scraper.
+stop_all "${pids[@]:options_first_pid}"
+pids=("${pids[@]:0:options_first_pid}")
 rcli FLUSHALL >/dev/null
 
 # --- Redis's own ceiling -------------------------------------------------

@@ -89,7 +89,6 @@ pub struct RedisStore {
     /// node), shared by the Sends whose writes it covers (see
     /// [`RedisStore::confirm_replicated`]).
     wait_groups: std::sync::Mutex<HashMap<Connection, Arc<WaitGroup>>>,
-    clustered: bool,
 }
 
 /// A connection of the pool: the client's id and, in a cluster, the node.
@@ -157,7 +156,6 @@ impl RedisStore {
             wait_timeout: Duration::ZERO,
             command_timeout: options.command_timeout,
             wait_groups: Default::default(),
-            clustered,
         })
     }
 
@@ -345,7 +343,7 @@ impl RedisStore {
     /// says nothing about this write). If the node no longer owns the slot
     /// it answers `MOVED`, fred refreshes its map, and the next try asks again.
     fn node_to_wait_on(&self, client: &fred::clients::Client, slot: u16) -> Option<Server> {
-        if self.wait_replicas == 0 || !self.clustered {
+        if self.wait_replicas == 0 || !client.is_clustered() {
             return None;
         }
         client
@@ -540,6 +538,15 @@ fn is_redirection(err: &RedisError) -> bool {
     *err.kind() == ErrorKind::Routing && err.details().starts_with("Too many redirections")
 }
 
+/// Redis did not run the command: fred refused it (backpressure) or found
+/// no connection for it ("Failed to route command.", kind `Unknown` or
+/// `Routing` depending on fred's features), or the cluster refused it.
+fn never_ran(err: &RedisError) -> bool {
+    matches!(err.kind(), ErrorKind::Backpressure | ErrorKind::Routing)
+        || err.details().starts_with("Failed to route command")
+        || err.details().starts_with("CLUSTERDOWN")
+}
+
 /// Maps a fred error to ours. Redis never saw a command that fred refused
 /// (backpressure) or that found no connection, and did not run one it
 /// redirected or refused while the cluster is down: "unavailable". A command that
@@ -549,19 +556,10 @@ fn is_redirection(err: &RedisError) -> bool {
 /// password).
 fn command_error(err: RedisError, outcome: &str) -> Error {
     match err.kind() {
-        ErrorKind::Backpressure => Error::StorageUnavailable(format!("Redis {}", err.details())),
         _ if is_redirection(&err) => Error::StorageUnavailable(
             "Redis Cluster kept redirecting the command (its slot is moving)".into(),
         ),
-        ErrorKind::Cluster if err.details().starts_with("CLUSTERDOWN") => {
-            Error::StorageUnavailable(format!("Redis {}", err.details()))
-        }
-        // No connection to the node the command was for (fred gives this
-        // one kind `Unknown` or `Routing`, depending on its features).
-        ErrorKind::Routing => Error::StorageUnavailable(format!("Redis {}", err.details())),
-        _ if err.details().starts_with("Failed to route command") => {
-            Error::StorageUnavailable(format!("Redis {}", err.details()))
-        }
+        _ if never_ran(&err) => Error::StorageUnavailable(format!("Redis {}", err.details())),
         // fred's text for these is the io::Error's Debug form.
         ErrorKind::IO => Error::StorageTimeout(format!(
             "{outcome} (the connection to Redis dropped before the answer)"
