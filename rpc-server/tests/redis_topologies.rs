@@ -306,6 +306,9 @@ struct Failover {
     promoted: Duration,
     /// The server must have recovered by itself this soon after the kill.
     bound: Duration,
+    /// The Redis processes' state and logs after the load, printed when
+    /// the server did not recover.
+    topology: String,
 }
 
 impl Failover {
@@ -333,8 +336,9 @@ impl Failover {
             let log = server.log();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
             println!(
-                "rpc-server log, last lines (newest first):\n{}",
-                tail.join("\n")
+                "rpc-server log, last lines (newest first):\n{}\nRedis after the load:\n{}",
+                tail.join("\n"),
+                self.topology
             );
         }
         let audit = audit(server.addr(), rooms, load).await;
@@ -521,13 +525,14 @@ async fn cluster_failover(
         (cluster, promoted)
     });
     let load = load.await.unwrap();
-    let (_cluster, promoted) = cluster.await.unwrap();
+    let (cluster, promoted) = cluster.await.unwrap();
     let bound = Duration::from_secs(if restart_after.is_some() { 9 } else { 7 });
     let failover = Failover {
         name: format!("cluster failover ({test})"),
         kill_at,
         promoted,
         bound,
+        topology: cluster.report(),
     };
     failover.check(&server, &rooms, &load, extra).await;
 }
@@ -617,12 +622,13 @@ async fn sentinel_failover(
         (setup, promoted)
     });
     let load = load.await.unwrap();
-    let (_setup, promoted) = setup.await.unwrap();
+    let (setup, promoted) = setup.await.unwrap();
     let failover = Failover {
         name: format!("sentinel failover ({test})"),
         kill_at,
         promoted,
         bound: Duration::from_secs(10),
+        topology: setup.report(),
     };
     failover.check(&server, &rooms, &load, extra).await;
 }
@@ -640,4 +646,63 @@ async fn sentinel_failover_with_wait_replicas_loses_no_acknowledged_send() {
         Some(Duration::from_secs(3)),
     )
     .await;
+}
+
+/// With `--redis-wait-replicas`, a Send's `WAIT` must count replicas for
+/// that Send's own write. `WAIT` counts for the connection it is sent on,
+/// and a fresh connection has written nothing, so a `WAIT` that went out
+/// on the connection fred opened after the write's connection was killed
+/// would confirm at once whatever the replicas hold. Here the only replica
+/// is stopped (SIGSTOP), so no Send may be acknowledged, however often the
+/// server's connections are killed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicas_never_confirms_a_write_from_a_connection_since_replaced() {
+    let mut setup = RedisSentinel::start();
+    let extra = [("REDIS_WAIT_REPLICAS", "1".to_owned())];
+    let server = server(setup.url(), prefix("wkill"), &extra).await;
+    let rooms: Vec<String> = (0..4).map(|n| n.to_string()).collect();
+    let client = Client::new(server.addr(), Framing::Unframed);
+    let warm_up = client.send_text(&chat("0"), "a0", "before").await;
+    assert_eq!(warm_up.code, 0, "{}", warm_up.msg);
+
+    let primary = setup.primary_port().expect("a primary");
+    let replica = setup.replica_port();
+    setup.data_node_mut(replica).signal("STOP");
+    let load = tokio::spawn({
+        let (addr, rooms) = (server.addr(), rooms.clone());
+        async move { run_load(addr, &rooms, 8, Duration::from_secs(4)).await }
+    });
+    let killing = tokio::task::spawn_blocking(move || {
+        let mut kills = 0;
+        for _ in 0..12 {
+            std::thread::sleep(Duration::from_millis(300));
+            cli(primary, &["CLIENT", "KILL", "TYPE", "normal"]);
+            kills += 1;
+        }
+        kills
+    });
+    let load = load.await.unwrap();
+    let kills = killing.await.unwrap();
+    setup.data_node_mut(replica).signal("CONT");
+
+    let acknowledged: Vec<&Sent> = load.sends.iter().filter(|sent| sent.ok).collect();
+    println!(
+        "replica stopped, server's connections killed {kills} times: {} sends, {} acknowledged; errors {:?}",
+        load.sends.len(),
+        acknowledged.len(),
+        error_kinds(&load)
+    );
+    assert!(load.sends.len() > 20, "the load ran");
+    assert!(
+        acknowledged.is_empty(),
+        "acknowledged while no replica could have confirmed them: {:?}",
+        acknowledged
+            .iter()
+            .take(5)
+            .map(|sent| (&sent.text, sent.at))
+            .collect::<Vec<_>>()
+    );
+    // And the server works again once the replica does.
+    let after = client.send_text(&chat("0"), "a0", "after").await;
+    assert_eq!(after.code, 0, "{}", after.msg);
 }

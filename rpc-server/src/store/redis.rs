@@ -28,7 +28,9 @@
 //! primary ran the script, and replication is asynchronous, so a failover
 //! may lose the last acknowledged sends. With [`RedisStore::wait_for_replicas`]
 //! a Send is acknowledged only after `WAIT n timeout`, sent on the same
-//! connection to the node that ran the script, reports at least `n` replicas.
+//! connection to the node that ran the script, reports at least `n` replicas,
+//! and fred reported no lost or new connection in between (a `WAIT` on a
+//! connection opened since would count for nothing this Send wrote).
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,6 +91,13 @@ pub struct RedisStore {
     /// node), shared by the Sends whose writes it covers (see
     /// [`RedisStore::confirm_replicated`]).
     wait_groups: std::sync::Mutex<HashMap<Connection, Arc<WaitGroup>>>,
+    /// Per pooled client (by id): how many connection errors and
+    /// reconnections fred has reported. A `WAIT` counts replicas for the
+    /// connection it is sent on, and a connection opened after the write's
+    /// one was lost has written nothing, so its `WAIT` would confirm at once:
+    /// a Send whose connection changed between its write and the `WAIT`'s
+    /// answer is not acknowledged.
+    connection_changes: HashMap<String, Arc<AtomicU64>>,
 }
 
 /// A connection of the pool: the client's id and, in a cluster, the node.
@@ -143,8 +152,11 @@ impl RedisStore {
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build_pool(options.pool_size.max(1))
             .context("invalid Redis configuration")?;
+        let mut connection_changes = HashMap::new();
         for client in pool.clients() {
-            watch_connection(client, clustered);
+            let changes = Arc::new(AtomicU64::new(0));
+            watch_connection(client, clustered, changes.clone());
+            connection_changes.insert(client.id().to_owned(), changes);
         }
         // The handles end only when the pool quits; reconnection happens inside.
         drop(pool.connect_pool());
@@ -156,6 +168,7 @@ impl RedisStore {
             wait_timeout: Duration::ZERO,
             command_timeout: options.command_timeout,
             wait_groups: Default::default(),
+            connection_changes,
         })
     }
 
@@ -222,6 +235,7 @@ impl MessageStore for RedisStore {
         let member = Value::String(Str::from(member));
 
         let client = self.client()?;
+        let changes_before = self.connection_changes(client);
         let sent = "the message may have been stored";
         let slot = key.cluster_hash();
         let (send_time, node) = following_redirections(self.command_timeout, |mut options| {
@@ -256,6 +270,11 @@ impl MessageStore for RedisStore {
             .map_err(|_| {
                 Error::StorageTimeout(format!("{sent} (no replica confirmation within {bound:?})"))
             })??;
+            if self.connection_changes(client) != changes_before {
+                return Err(Error::StorageTimeout(format!(
+                    "{sent} (the connection to Redis was replaced before replicas confirmed it)"
+                )));
+            }
         }
         Ok(send_time)
     }
@@ -349,6 +368,12 @@ impl RedisStore {
         client
             .cached_cluster_state()
             .and_then(|routing| routing.get_server(slot).cloned())
+    }
+
+    fn connection_changes(&self, client: &fred::clients::Client) -> u64 {
+        self.connection_changes
+            .get(client.id())
+            .map_or(0, |changes| changes.load(Ordering::SeqCst))
     }
 
     fn wait_group(&self, client: &fred::clients::Client, node: Option<Server>) -> Arc<WaitGroup> {
@@ -572,15 +597,20 @@ fn command_error(err: RedisError, outcome: &str) -> Error {
     }
 }
 
-/// Logs connection changes and loads the append script on every
-/// connection as it comes up, so a Send needs one round trip.
-fn watch_connection(client: &fred::clients::Client, clustered: bool) {
-    client.on_error(|(err, server)| async move {
-        tracing::warn!(error = %err, server = ?server, "Redis connection error");
-        Ok(())
+/// Logs and counts connection changes, and loads the append script on
+/// every connection as it comes up, so a Send needs one round trip.
+fn watch_connection(client: &fred::clients::Client, clustered: bool, changes: Arc<AtomicU64>) {
+    let errors = changes.clone();
+    client.on_error(move |(err, server)| {
+        errors.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tracing::warn!(error = %err, server = ?server, "Redis connection error");
+            Ok(())
+        }
     });
     let loader = client.clone();
     client.on_reconnect(move |server| {
+        changes.fetch_add(1, Ordering::SeqCst);
         let loader = loader.clone();
         async move {
             tracing::info!(%server, "connected to Redis");

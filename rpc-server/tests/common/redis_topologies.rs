@@ -105,8 +105,38 @@ impl Node {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running node");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill(1)");
+        assert!(status.success(), "kill -{signal} {}", child.id());
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// For a failing test's output: what the node says of its replication
+    /// now and the last lines of its log.
+    pub fn report(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(25).collect();
+        let replication = if self.is_running() && self.program == "redis-server" {
+            self.cli(&["INFO", "replication"])
+        } else {
+            String::new()
+        };
+        format!(
+            "--- {} {} ({}):\n{replication}\nlog, newest first:\n{}\n",
+            self.program,
+            self.port,
+            if self.is_running() { "running" } else { "down" },
+            tail.join("\n")
+        )
     }
 }
 
@@ -309,6 +339,11 @@ impl RedisCluster {
         })
     }
 
+    /// Every node's [`Node::report`], for a failing test's output.
+    pub fn report(&self) -> String {
+        self.nodes.iter().map(Node::report).collect()
+    }
+
     pub fn node_mut(&mut self, port: u16) -> &mut Node {
         self.nodes
             .iter_mut()
@@ -444,6 +479,25 @@ impl RedisSentinel {
                         && fields.get("flags").map(String::as_str) == Some("master")
                 })
         });
+    }
+
+    /// The data node that is not the primary.
+    pub fn replica_port(&self) -> u16 {
+        let primary = self.primary_port();
+        self.data
+            .iter()
+            .map(|node| node.port)
+            .find(|port| Some(*port) != primary)
+            .expect("a replica")
+    }
+
+    /// Every process's [`Node::report`], for a failing test's output.
+    pub fn report(&self) -> String {
+        self.data
+            .iter()
+            .chain(&self.sentinels)
+            .map(Node::report)
+            .collect()
     }
 
     pub fn data_node_mut(&mut self, port: u16) -> &mut Node {
