@@ -587,10 +587,8 @@ async fn sentinel_failover(
             std::thread::sleep(after.saturating_sub(promoted));
             // It comes back as a replica of the new primary (Sentinel would
             // reconfigure it too, but only after it has been up for 8 s).
-            setup.data_node_mut(old).restart();
             let new = setup.primary_port().unwrap();
-            let new_port = new.to_string();
-            common::redis_topologies::cli(old, &["REPLICAOF", "127.0.0.1", &new_port]);
+            setup.data_node_mut(old).restart_as_replica_of(new);
             let synced = std::panic::catch_unwind(|| {
                 common::wait_until(
                     "the old primary to come back as a replica",

@@ -91,13 +91,54 @@ pub struct RedisStore {
     /// node), shared by the Sends whose writes it covers (see
     /// [`RedisStore::confirm_replicated`]).
     wait_groups: std::sync::Mutex<HashMap<Connection, Arc<WaitGroup>>>,
-    /// Per pooled client (by id): how many connection errors and
-    /// reconnections fred has reported. A `WAIT` counts replicas for the
-    /// connection it is sent on, and a connection opened after the write's
-    /// one was lost has written nothing, so its `WAIT` would confirm at once:
-    /// a Send whose connection changed between its write and the `WAIT`'s
-    /// answer is not acknowledged.
-    connection_changes: HashMap<String, Arc<AtomicU64>>,
+    /// Per pooled client (by id): the connection errors and reconnections
+    /// fred has reported. A `WAIT` counts replicas for the connection it is
+    /// sent on, and a connection opened after the write's one was lost has
+    /// written nothing, so its `WAIT` would confirm at once: a Send whose
+    /// connection changed between its write and the `WAIT`'s answer is not
+    /// acknowledged.
+    connection_changes: HashMap<String, Arc<ConnectionChanges>>,
+}
+
+/// A pooled client's connection errors and reconnections, as fred reports
+/// them: in a cluster per node, so that a new connection to one node does
+/// not fail the Sends waiting on another.
+#[derive(Default)]
+struct ConnectionChanges {
+    /// Events not tied to one node (and every event outside a cluster).
+    any: AtomicU64,
+    by_node: std::sync::Mutex<HashMap<Server, u64>>,
+}
+
+impl ConnectionChanges {
+    fn record(&self, clustered: bool, server: Option<&Server>) {
+        match server {
+            Some(server) if clustered => {
+                *self
+                    .by_node
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(server.clone())
+                    .or_default() += 1;
+            }
+            _ => {
+                self.any.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Events that concern a connection to `node` (every node: `None`).
+    fn count(&self, node: Option<&Server>) -> u64 {
+        let by_node = self
+            .by_node
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let on_nodes = match node {
+            Some(node) => by_node.get(node).copied().unwrap_or(0),
+            None => by_node.values().sum(),
+        };
+        self.any.load(Ordering::SeqCst) + on_nodes
+    }
 }
 
 /// A connection of the pool: the client's id and, in a cluster, the node.
@@ -154,7 +195,7 @@ impl RedisStore {
             .context("invalid Redis configuration")?;
         let mut connection_changes = HashMap::new();
         for client in pool.clients() {
-            let changes = Arc::new(AtomicU64::new(0));
+            let changes = Arc::new(ConnectionChanges::default());
             watch_connection(client, clustered, changes.clone());
             connection_changes.insert(client.id().to_owned(), changes);
         }
@@ -235,31 +276,35 @@ impl MessageStore for RedisStore {
         let member = Value::String(Str::from(member));
 
         let client = self.client()?;
-        let changes_before = self.connection_changes(client);
         let sent = "the message may have been stored";
         let slot = key.cluster_hash();
-        let (send_time, node) = following_redirections(self.command_timeout, |mut options| {
-            let (key, member) = (key.clone(), member.clone());
-            let node = self.node_to_wait_on(client, slot);
-            options.cluster_node = node.clone();
-            async move {
-                let client = client.with_options(&options);
-                match client
-                    .evalsha(self.append_sha.clone(), key.clone(), member.clone())
-                    .await
-                {
-                    // The script is not on that node (yet): the call did
-                    // not run, so sending the script itself is safe.
-                    Err(err) if is_noscript(&err) => client.eval(APPEND_SCRIPT, key, member).await,
-                    result => result,
+        let (send_time, node, changes_before) =
+            following_redirections(self.command_timeout, |mut options| {
+                let (key, member) = (key.clone(), member.clone());
+                let node = self.node_to_wait_on(client, slot);
+                let changes_before = self.connection_changes(client, node.as_ref());
+                options.cluster_node = node.clone();
+                async move {
+                    let client = client.with_options(&options);
+                    match client
+                        .evalsha(self.append_sha.clone(), key.clone(), member.clone())
+                        .await
+                    {
+                        // The script is not on that node (yet): the call did
+                        // not run, so sending the script itself is safe.
+                        Err(err) if is_noscript(&err) => {
+                            client.eval(APPEND_SCRIPT, key, member).await
+                        }
+                        result => result,
+                    }
+                    .map(|send_time: i64| (send_time, node, changes_before))
                 }
-                .map(|send_time: i64| (send_time, node))
-            }
-        })
-        .await
-        .map_err(|err| command_error(err, sent))?;
+            })
+            .await
+            .map_err(|err| command_error(err, sent))?;
         if self.wait_replicas > 0 {
             let group = self.wait_group(client, node.clone());
+            let waited_on = node.clone();
             let written = group.written.fetch_add(1, Ordering::SeqCst) + 1;
             let bound = self.wait_timeout + self.command_timeout;
             tokio::time::timeout(
@@ -270,7 +315,7 @@ impl MessageStore for RedisStore {
             .map_err(|_| {
                 Error::StorageTimeout(format!("{sent} (no replica confirmation within {bound:?})"))
             })??;
-            if self.connection_changes(client) != changes_before {
+            if self.connection_changes(client, waited_on.as_ref()) != changes_before {
                 return Err(Error::StorageTimeout(format!(
                     "{sent} (the connection to Redis was replaced before replicas confirmed it)"
                 )));
@@ -370,10 +415,10 @@ impl RedisStore {
             .and_then(|routing| routing.get_server(slot).cloned())
     }
 
-    fn connection_changes(&self, client: &fred::clients::Client) -> u64 {
+    fn connection_changes(&self, client: &fred::clients::Client, node: Option<&Server>) -> u64 {
         self.connection_changes
             .get(client.id())
-            .map_or(0, |changes| changes.load(Ordering::SeqCst))
+            .map_or(0, |changes| changes.count(node))
     }
 
     fn wait_group(&self, client: &fred::clients::Client, node: Option<Server>) -> Arc<WaitGroup> {
@@ -599,10 +644,14 @@ fn command_error(err: RedisError, outcome: &str) -> Error {
 
 /// Logs and counts connection changes, and loads the append script on
 /// every connection as it comes up, so a Send needs one round trip.
-fn watch_connection(client: &fred::clients::Client, clustered: bool, changes: Arc<AtomicU64>) {
+fn watch_connection(
+    client: &fred::clients::Client,
+    clustered: bool,
+    changes: Arc<ConnectionChanges>,
+) {
     let errors = changes.clone();
     client.on_error(move |(err, server)| {
-        errors.fetch_add(1, Ordering::SeqCst);
+        errors.record(clustered, server.as_ref());
         async move {
             tracing::warn!(error = %err, server = ?server, "Redis connection error");
             Ok(())
@@ -610,7 +659,7 @@ fn watch_connection(client: &fred::clients::Client, clustered: bool, changes: Ar
     });
     let loader = client.clone();
     client.on_reconnect(move |server| {
-        changes.fetch_add(1, Ordering::SeqCst);
+        changes.record(clustered, Some(&server));
         let loader = loader.clone();
         async move {
             tracing::info!(%server, "connected to Redis");
@@ -688,6 +737,25 @@ mod tests {
             .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn connection_changes_on_one_node_do_not_concern_another() {
+        let (a, b) = (
+            Server::new("127.0.0.1", 7000),
+            Server::new("127.0.0.1", 7001),
+        );
+        let changes = ConnectionChanges::default();
+        changes.record(true, Some(&a));
+        assert_eq!((changes.count(Some(&a)), changes.count(Some(&b))), (1, 0));
+        // Not tied to a node: it concerns them all.
+        changes.record(true, None);
+        assert_eq!((changes.count(Some(&a)), changes.count(Some(&b))), (2, 1));
+        assert_eq!(changes.count(None), 2);
+        // Outside a cluster a client has one connection: every event counts.
+        let single = ConnectionChanges::default();
+        single.record(false, Some(&a));
+        assert_eq!(single.count(None), 1);
     }
 
     #[test]

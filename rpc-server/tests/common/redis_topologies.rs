@@ -54,6 +54,22 @@ impl Node {
         );
     }
 
+    /// [`Node::restart`] as a replica of the node on `primary`, as it
+    /// would come back where Sentinel had reconfigured it.
+    pub fn restart_as_replica_of(&mut self, primary: u16) {
+        let replicaof = [
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            primary.to_string(),
+        ];
+        if let Some(at) = self.args.iter().position(|arg| arg == "--replicaof") {
+            self.args.splice(at..at + 3, replicaof);
+        } else {
+            self.args.extend(replicaof);
+        }
+        self.restart();
+    }
+
     fn spawn(&mut self) -> bool {
         let (program, port, log) = (self.program.clone(), self.port, self.log.clone());
         let (program, log) = (program.as_str(), log.as_path());
@@ -192,6 +208,13 @@ fn redis_node(dir: &Path, extra: &[&str]) -> Node {
             // A replica that comes back syncs at once (the default waits 5 s).
             "--repl-diskless-sync-delay",
             "0",
+            // No fsync and no temporary RDB file on a replica's sync: the
+            // tests run many nodes on one busy disk, where an fsync can stall
+            // a replica for seconds, and what they measure is the server.
+            "--appendfsync",
+            "no",
+            "--repl-diskless-load",
+            "swapdb",
         ]
         .iter()
         .map(|arg| arg.to_string())
