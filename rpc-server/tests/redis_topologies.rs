@@ -400,9 +400,10 @@ async fn cluster_resharding(test: &str, extra: &[(&'static str, String)]) {
     let (from, to) = (primaries[0].clone(), primaries[1].clone());
     let to_port = to.port;
     // redis-cli moves the source's lowest slots first: rooms in the first
-    // 400 of the 2000 move early, while the load runs.
+    // 200 of the 2000 move early, while the load runs (within 1.3 s of the
+    // start even when the whole reshard took 12.8 s on a contended machine).
     let first = from.slots[0].0;
-    let rooms = rooms_in_slots(&prefix, first..=first + 399, 6);
+    let rooms = rooms_in_slots(&prefix, first..=first + 199, 6);
     let server = server(cluster.url(), prefix.clone(), extra).await;
 
     let addr = server.addr();
