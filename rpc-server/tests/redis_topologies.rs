@@ -306,21 +306,20 @@ struct Failover {
     promoted: Duration,
     /// The server must have recovered by itself this soon after the kill.
     bound: Duration,
-    /// The Redis processes' state and logs after the load, printed when
-    /// the server did not recover.
-    topology: String,
 }
 
 impl Failover {
     /// Prints what the load saw, audits the rooms, and asserts that the
     /// server recovered within the bound and, with `REDIS_WAIT_REPLICAS`,
-    /// that no acknowledged send is missing.
+    /// that no acknowledged send is missing. `topology` reports the Redis
+    /// processes' state and logs, printed when the server did not recover.
     async fn check(
         &self,
         server: &RpcServer,
         rooms: &[String],
         load: &Load,
         extra: &[(&'static str, String)],
+        topology: impl FnOnce() -> String,
     ) {
         let name = &self.name;
         let (failed_sends, recovered) = recovery(load, self.kill_at);
@@ -338,7 +337,7 @@ impl Failover {
             println!(
                 "rpc-server log, last lines (newest first):\n{}\nRedis after the load:\n{}",
                 tail.join("\n"),
-                self.topology
+                topology()
             );
         }
         let audit = audit(server.addr(), rooms, load).await;
@@ -533,9 +532,10 @@ async fn cluster_failover(
         kill_at,
         promoted,
         bound,
-        topology: cluster.report(),
     };
-    failover.check(&server, &rooms, &load, extra).await;
+    failover
+        .check(&server, &rooms, &load, extra, || cluster.report())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,9 +627,10 @@ async fn sentinel_failover(
         kill_at,
         promoted,
         bound: Duration::from_secs(10),
-        topology: setup.report(),
     };
-    failover.check(&server, &rooms, &load, extra).await;
+    failover
+        .check(&server, &rooms, &load, extra, || setup.report())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -671,22 +672,20 @@ async fn wait_replicas_never_confirms_a_write_from_a_connection_since_replaced()
         let (addr, rooms) = (server.addr(), rooms.clone());
         async move { run_load(addr, &rooms, 8, Duration::from_secs(4)).await }
     });
+    const KILLS: usize = 12;
     let killing = tokio::task::spawn_blocking(move || {
-        let mut kills = 0;
-        for _ in 0..12 {
+        for _ in 0..KILLS {
             std::thread::sleep(Duration::from_millis(300));
             cli(primary, &["CLIENT", "KILL", "TYPE", "normal"]);
-            kills += 1;
         }
-        kills
     });
     let load = load.await.unwrap();
-    let kills = killing.await.unwrap();
+    killing.await.unwrap();
     setup.data_node_mut(replica).signal("CONT");
 
     let acknowledged: Vec<&Sent> = load.sends.iter().filter(|sent| sent.ok).collect();
     println!(
-        "replica stopped, server's connections killed {kills} times: {} sends, {} acknowledged; errors {:?}",
+        "replica stopped, server's connections killed {KILLS} times: {} sends, {} acknowledged; errors {:?}",
         load.sends.len(),
         acknowledged.len(),
         error_kinds(&load)

@@ -282,7 +282,9 @@ impl MessageStore for RedisStore {
             following_redirections(self.command_timeout, |mut options| {
                 let (key, member) = (key.clone(), member.clone());
                 let node = self.node_to_wait_on(client, slot);
-                let changes_before = self.connection_changes(client, node.as_ref());
+                // Only `WAIT` needs it; a Send without it takes no lock here.
+                let changes_before = (self.wait_replicas > 0)
+                    .then(|| self.connection_changes(client, node.as_ref()));
                 options.cluster_node = node.clone();
                 async move {
                     let client = client.with_options(&options);
@@ -304,18 +306,17 @@ impl MessageStore for RedisStore {
             .map_err(|err| command_error(err, sent))?;
         if self.wait_replicas > 0 {
             let group = self.wait_group(client, node.clone());
-            let waited_on = node.clone();
             let written = group.written.fetch_add(1, Ordering::SeqCst) + 1;
             let bound = self.wait_timeout + self.command_timeout;
             tokio::time::timeout(
                 bound,
-                self.confirm_replicated(client, (node, slot), &group, written),
+                self.confirm_replicated(client, (node.clone(), slot), &group, written),
             )
             .await
             .map_err(|_| {
                 Error::StorageTimeout(format!("{sent} (no replica confirmation within {bound:?})"))
             })??;
-            if self.connection_changes(client, waited_on.as_ref()) != changes_before {
+            if changes_before != Some(self.connection_changes(client, node.as_ref())) {
                 return Err(Error::StorageTimeout(format!(
                     "{sent} (the connection to Redis was replaced before replicas confirmed it)"
                 )));
