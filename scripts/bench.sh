@@ -135,7 +135,7 @@ echo "== Rust rpc-server =="
 rpc_port=$(free_port)
 # One worker thread: Redis, the gateway and im-bench need the machine's other
 # core, and on 2 cores one thread spent 10-20% less CPU per request than two
-# (README, Performance). The Go peer keeps its default GOMAXPROCS, its best.
+# (docs/performance-history.md). The Go peer keeps its default GOMAXPROCS, its best.
 serve rust-server "$rpc_port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
     RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_URL="$redis_url" RUST_LOG=warn target/release/rpc-server
 measure rust 'im:chat:{room}'

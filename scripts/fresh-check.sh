@@ -16,8 +16,9 @@
 # skips it there.
 #
 # Why a subset (measured on the project's 2-core machine; the numbers are in
-# the README, "Fresh machine"): the run.sh part alone compiles every crate
-# once (release) and the gateway, and installs the Debian packages. The
+# docs/testing.md and docs/performance-history.md): the run.sh part alone
+# compiles every crate once (release) and the gateway, and installs the
+# Debian packages. The
 # full inner suite would compile every crate twice more (clippy's check
 # build, cargo test's debug build with its test binaries) and run everything
 # the host's own test.sh has just run, with the same code, toolchain and

@@ -13,7 +13,7 @@ use clap::Parser;
 pub struct Config {
     /// Threads that run requests. Default: one per CPU core. Where the
     /// server shares a small machine with Redis, fewer threads than cores
-    /// spend less CPU per request (README, Performance).
+    /// spend less CPU per request (docs/performance-history.md).
     #[arg(long, env = "RPC_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
@@ -31,8 +31,8 @@ pub struct Config {
 
     /// Connections to Redis. Each pipelines every request given to it, and
     /// one connection batches best: on a 2-core machine it gave 10-15%
-    /// more throughput than four (README, Performance). Raise it when one
-    /// core cannot keep up with one connection's traffic.
+    /// more throughput than four (docs/performance-history.md). Raise it
+    /// when one core cannot keep up with one connection's traffic.
     #[arg(long, env = "REDIS_POOL_SIZE", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub redis_pool_size: u16,
