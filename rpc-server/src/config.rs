@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::store::{Format, Retention};
+
 /// Rust rpc-server for the pull-mode IM backend: serves the Thrift
 /// `IMService` (`Send`/`Pull`) to the Hertz gateway or any Thrift client,
 /// stores messages in Redis (or in memory) and registers in etcd like a Kitex
@@ -51,6 +53,26 @@ pub struct Config {
     #[arg(long, env = "REDIS_WAIT_TIMEOUT_MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub redis_wait_timeout_ms: u64,
+
+    /// The format new messages are stored in: `compact` (tag, time, flags,
+    /// text: 10 bytes besides the text) or `json` (what versions before the
+    /// compact format wrote and read). Every version that knows `compact`
+    /// reads both, so a fleet is upgraded readers first: roll out with
+    /// `json`, then switch to `compact` (docs/storage.md).
+    #[arg(long, env = "STORED_FORMAT", value_enum, default_value_t = Format::Compact)]
+    pub stored_format: Format,
+
+    /// Keep at most this many messages per room, the newest; older ones are
+    /// deleted as new ones arrive. Unset: no bound.
+    #[arg(long, env = "RETENTION_MAX_MESSAGES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub retention_max_messages: Option<u64>,
+
+    /// Keep messages only this long, e.g. `30d`, `12h`; older ones are not
+    /// returned and are deleted at the room's next Send, and a room with no
+    /// Send for this long is deleted whole. Unset: no bound.
+    #[arg(long, env = "RETENTION_MAX_AGE", value_parser = parse_age)]
+    pub retention_max_age: Option<Duration>,
 
     /// Prefix of every Redis key; a room lives at `<prefix><member1>:<member2>`.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "im:chat:")]
@@ -140,6 +162,20 @@ pub struct Config {
 /// Upper bound of `--max-text-bytes`.
 const MAX_TEXT_LIMIT: i64 = 16 * 1024 * 1024;
 
+/// A retention age: a duration such as `90s`, `12h` or `30d`, at least a
+/// second (Redis expires keys in milliseconds; shorter would trim messages
+/// before their Send was answered).
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let age = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if age < Duration::from_secs(1) {
+        return Err(format!("{text:?} is shorter than a second"));
+    }
+    if age.as_micros() > i64::MAX as u128 {
+        return Err(format!("{text:?} is too long"));
+    }
+    Ok(age)
+}
+
 impl Config {
     /// The request size bound: as configured, or derived from the text limit
     /// so that the longest valid Send always fits.
@@ -172,6 +208,14 @@ impl Config {
 
     pub fn redis_wait_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_wait_timeout_ms)
+    }
+
+    /// What each room keeps (`--retention-*`).
+    pub fn retention(&self) -> Retention {
+        Retention {
+            max_messages: self.retention_max_messages,
+            max_age: self.retention_max_age,
+        }
     }
 
     /// The etcd endpoints that are not blank (an empty `ETCD_ENDPOINTS=`
@@ -209,6 +253,41 @@ mod tests {
         assert_eq!(config.max_request_bytes(), 1024 * 1024);
         assert_eq!(config.idle_timeout(), Duration::from_secs(300));
         assert_eq!(config.redis_wait_replicas, 0, "no WAIT unless asked");
+        assert_eq!(config.stored_format, Format::Compact);
+        assert_eq!(config.retention(), Retention::default(), "everything kept");
+    }
+
+    #[test]
+    fn stored_format_and_retention() {
+        let config = Config::try_parse_from([
+            "rpc-server",
+            "--stored-format",
+            "json",
+            "--retention-max-messages",
+            "1000",
+            "--retention-max-age",
+            "30d",
+        ])
+        .unwrap();
+        assert_eq!(config.stored_format, Format::Json);
+        assert_eq!(
+            config.retention(),
+            Retention {
+                max_messages: Some(1000),
+                max_age: Some(Duration::from_secs(30 * 86_400)),
+            }
+        );
+        for refused in [
+            ["--retention-max-messages", "0"],
+            ["--retention-max-age", "10ms"],
+            ["--retention-max-age", "soon"],
+            ["--stored-format", "xml"],
+        ] {
+            assert!(
+                Config::try_parse_from(["rpc-server", refused[0], refused[1]]).is_err(),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -51,10 +51,18 @@ pub async fn serve(
                     pool_size: usize::from(config.redis_pool_size),
                     key_prefix: config.key_prefix.clone(),
                     command_timeout: config.storage_timeout(),
+                    format: config.stored_format,
+                    retention: config.retention(),
                 })?
                 .wait_for_replicas(config.redis_wait_replicas, config.redis_wait_timeout()),
             );
-            tracing::info!(pool_size = config.redis_pool_size, prefix = %config.key_prefix, "storing messages in Redis");
+            tracing::info!(
+                pool_size = config.redis_pool_size,
+                prefix = %config.key_prefix,
+                format = ?config.stored_format,
+                retention = ?config.retention(),
+                "storing messages in Redis"
+            );
             // Give a Redis that is already up the chance to connect before the
             // first request; one that is not must not hold up the start.
             if tokio::time::timeout(config.storage_timeout(), store.wait_connected())
@@ -73,7 +81,8 @@ pub async fn serve(
             tracing::warn!(
                 "REDIS_URL is not set: messages are kept in memory only and are lost when the server stops"
             );
-            serve_with(listener, &config, Arc::new(MemoryStore::new()), shutdown).await
+            let store = MemoryStore::with_retention(config.retention());
+            serve_with(listener, &config, Arc::new(store), shutdown).await
         }
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use rpc_server::room::{PageQuery, Room};
 use rpc_server::store::redis::RedisOptions;
-use rpc_server::store::{MemoryStore, MessageStore, NewMessage, Page, RedisStore};
+use rpc_server::store::{
+    Format, MemoryStore, MessageStore, NewMessage, Page, RedisStore, Retention,
+};
 
 /// Two handles on one store, standing for two rpc-server replicas, and
 /// whatever must live as long as they do.
@@ -39,6 +41,8 @@ async fn redis() -> Fixture<RedisStore> {
         pool_size: 2,
         key_prefix: "test:".into(),
         command_timeout: Duration::from_secs(2),
+        format: Format::Compact,
+        retention: Retention::default(),
     };
     let connect = || async {
         let store = RedisStore::connect(&options).unwrap();
@@ -66,6 +70,8 @@ async fn shared_topology(
         pool_size: 2,
         key_prefix: format!("test{}-{test}:", std::process::id()),
         command_timeout: Duration::from_secs(2),
+        format: Format::Compact,
+        retention: Retention::default(),
     };
     let connect = || async {
         let store = RedisStore::connect(&options).unwrap();

@@ -1,18 +1,32 @@
 //! The in-memory store: the embedded default when no Redis is configured.
 //! Nothing survives a restart; the server warns about that at start-up.
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+//!
+//! Messages are kept in the compact member format ([`super::member`]), one
+//! buffer each, so the store costs about what Redis does per message and
+//! reads back exactly as Redis does.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
 
-use pilota::FastStr;
+use bytes::Bytes;
 
-use super::{MessageStore, NewMessage, Page, StoredMessage};
+use super::member::{self, Decoded, Format, Reader};
+use super::{MessageStore, NewMessage, Page, Retention, now_micros, page_range};
 use crate::error::{Error, Result};
 use crate::room::{PageQuery, Room};
 
-/// Rooms by canonical key, each a map from `send_time` to message.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    rooms: Mutex<HashMap<String, BTreeMap<i64, StoredMessage>>>,
+    rooms: Mutex<Rooms>,
+    retention: Retention,
+}
+
+#[derive(Debug, Default)]
+struct Rooms {
+    /// Each room's members by `send_time`, by canonical room key.
+    by_key: HashMap<String, BTreeMap<i64, Bytes>>,
+    /// With an age bound only: every room by its newest `send_time`, so a
+    /// room nobody writes to any more is dropped once that is too old.
+    by_newest: BTreeSet<(i64, String)>,
 }
 
 impl MemoryStore {
@@ -20,64 +34,91 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn rooms(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<String, BTreeMap<i64, StoredMessage>>>> {
+    /// A store that keeps only what `retention` allows.
+    pub fn with_retention(retention: Retention) -> Self {
+        MemoryStore {
+            retention,
+            ..Self::default()
+        }
+    }
+
+    fn rooms(&self) -> Result<MutexGuard<'_, Rooms>> {
         self.rooms
             .lock()
             .map_err(|_| Error::Storage("in-memory store is poisoned by an earlier panic".into()))
     }
 }
 
+impl Rooms {
+    /// Drops every room whose newest message is older than `oldest`.
+    fn drop_idle(&mut self, oldest: i64) {
+        while let Some((newest, _)) = self.by_newest.first() {
+            if *newest >= oldest {
+                break;
+            }
+            if let Some((_, key)) = self.by_newest.pop_first() {
+                self.by_key.remove(&key);
+            }
+        }
+    }
+}
+
 impl MessageStore for MemoryStore {
     async fn append(&self, room: &Room, message: NewMessage<'_>) -> Result<i64> {
-        let mut rooms = self.rooms()?;
-        let messages = rooms.entry(room.key().to_owned()).or_default();
+        let unstamped = member::unstamped(Format::Compact, room, message);
         let now = now_micros();
-        let send_time = match messages.last_key_value() {
-            Some((&newest, _)) if newest >= now => newest + 1,
+        let oldest = self.retention.oldest_kept(now);
+        let mut rooms = self.rooms()?;
+        if let Some(oldest) = oldest {
+            rooms.drop_idle(oldest);
+        }
+        let messages = rooms.by_key.entry(room.key().to_owned()).or_default();
+        let newest = messages.last_key_value().map(|(&newest, _)| newest);
+        let send_time = match newest {
+            Some(newest) if newest >= now => newest + 1,
             _ => now,
         };
-        messages.insert(
-            send_time,
-            StoredMessage {
-                chat: FastStr::new(message.chat),
-                text: FastStr::new(message.text),
-                sender: FastStr::new(message.sender),
-                send_time,
-            },
-        );
+        messages.insert(send_time, unstamped.stamp(send_time));
+        if let Some(max) = self.retention.max_messages {
+            while messages.len() as u64 > max {
+                messages.pop_first();
+            }
+        }
+        if let Some(oldest) = oldest {
+            *messages = messages.split_off(&oldest);
+            if let Some(newest) = newest {
+                rooms.by_newest.remove(&(newest, room.key().to_owned()));
+            }
+            rooms.by_newest.insert((send_time, room.key().to_owned()));
+        }
         Ok(send_time)
     }
 
     async fn page(&self, room: &Room, query: &PageQuery) -> Result<Page> {
-        let rooms = self.rooms()?;
-        let Some(messages) = rooms.get(room.key()) else {
+        let Some((low, high)) = page_range(query, self.retention.oldest_kept(now_micros())) else {
             return Ok(Page::default());
         };
         let wanted = query.limit + 1;
-        let rows: Vec<StoredMessage> = if query.reverse {
-            messages
-                .range(..=query.from.unwrap_or(i64::MAX))
-                .rev()
-                .take(wanted)
-                .map(|(_, message)| message.clone())
-                .collect()
-        } else {
-            messages
-                .range(query.from.unwrap_or(i64::MIN)..)
-                .take(wanted)
-                .map(|(_, message)| message.clone())
-                .collect()
+        let members: Vec<Bytes> = {
+            let rooms = self.rooms()?;
+            let Some(messages) = rooms.by_key.get(room.key()) else {
+                return Ok(Page::default());
+            };
+            let range = messages.range(low..=high).map(|(_, member)| member.clone());
+            if query.reverse {
+                range.rev().take(wanted).collect()
+            } else {
+                range.take(wanted).collect()
+            }
         };
-        Ok(Page::from_overfetch(rows, query.limit))
+        let reader = Reader::new(room);
+        let messages = members
+            .into_iter()
+            .filter_map(|member| match reader.decode(member) {
+                Decoded::Exact(message) | Decoded::Lossy(message) => Some(message),
+                Decoded::Unreadable => None,
+            })
+            .collect();
+        Ok(Page::from_overfetch(messages, query.limit))
     }
-}
-
-/// Microseconds since the Unix epoch by this machine's clock.
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
