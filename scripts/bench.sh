@@ -226,15 +226,19 @@ rcli FLUSHALL >/dev/null
 echo
 echo "== redis-benchmark: $RB_REQUESTS requests, $CONNECTIONS connections, pipeline $RB_PIPELINE =="
 # The Rust server's send: EVALSHA of its append script, the very file the
-# server embeds, with a message JSON of the bench's size.
+# server embeds, with a compact member of the bench's text size and no
+# retention (the server's defaults).
 text=$(printf 'x%.0s' {1..64})
-sha=$(rcli SCRIPT LOAD "$(cat rpc-server/src/store/append.lua)")
-# Pull data: 1000 rooms bench:pull:<12-digit n> (redis-benchmark's
-# __rand_int__ form) with $PREFILL ~130-byte members each, scores 1..PREFILL.
+sha=$(rcli SCRIPT LOAD "$(cat rpc-server/src/store/redis/append.lua)")
+# Pull data: 1000 rooms per server, <prefix><12-digit n> (redis-benchmark's
+# __rand_int__ form), with $PREFILL members each, scores 1..PREFILL, in the
+# member format each server writes: the Rust server's compact (tag, 8-byte
+# time, flags, text) and the Go peer's ~130-byte JSON.
 rcli EVAL "for k = 0, 999 do
-  local key = 'bench:pull:' .. string.format('%012d', k)
+  local n = string.format('%012d', k)
   for i = 1, tonumber(ARGV[1]) do
-    redis.call('ZADD', key, i, '{\"chat\":\"u' .. k .. ':v' .. k .. '\",\"text\":\"' .. ARGV[2] .. '\",\"sender\":\"u' .. k .. '\",\"send_time\":' .. i .. '}')
+    redis.call('ZADD', 'bench:pull:' .. n, i, '\1' .. struct.pack('>i8', i) .. '\1' .. ARGV[2])
+    redis.call('ZADD', 'bench:gopull:' .. n, i, '{\"Chat\":\"u' .. k .. ':v' .. k .. '\",\"Text\":\"' .. ARGV[2] .. '\",\"Sender\":\"u' .. k .. '\",\"SendTime\":' .. i .. '}')
   end
 end" 0 "$PREFILL" "$text" >/dev/null
 
@@ -254,14 +258,13 @@ rb() {
         failures+=("redis-benchmark $label: no result")
     fi
 }
-rb rust-redis-send EVALSHA "$sha" 1 'bench:send:__rand_int__' \
-    "{\"chat\":\"u1:v1\",\"text\":\"$text\",\"sender\":\"u1\",\"send_time\":"
+rb rust-redis-send EVALSHA "$sha" 1 'bench:send:__rand_int__' $'\x01' be64 $'\x01'"$text" 0 0
 rb go-redis-send ZADD 'bench:zadd:__rand_int__' __rand_int__ \
     "{\"Chat\":\"u1:v1\",\"Text\":\"$text-__rand_int__\",\"Sender\":\"u1\",\"SendTime\":__rand_int__}"
 rb rust-redis-pull10 ZRANGE 'bench:pull:__rand_int__' -inf +inf BYSCORE LIMIT 0 11
-rb go-redis-pull10 ZRANGE 'bench:pull:__rand_int__' 0 10
+rb go-redis-pull10 ZRANGE 'bench:gopull:__rand_int__' 0 10
 rb rust-redis-pull50 ZRANGE 'bench:pull:__rand_int__' -inf +inf BYSCORE LIMIT 0 51
-rb go-redis-pull50 ZRANGE 'bench:pull:__rand_int__' 0 50
+rb go-redis-pull50 ZRANGE 'bench:gopull:__rand_int__' 0 50
 rcli FLUSHALL >/dev/null
 
 echo

@@ -30,7 +30,26 @@ pub enum Error {
     Storage(String),
 }
 
+/// What kind of failure an error is, without its message: what metrics
+/// count by, so that no one reads an error's text to classify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArgument,
+    StorageUnavailable,
+    StorageTimeout,
+    Storage,
+}
+
 impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::StorageUnavailable(_) => ErrorKind::StorageUnavailable,
+            Error::StorageTimeout(_) => ErrorKind::StorageTimeout,
+            Error::Storage(_) => ErrorKind::Storage,
+        }
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             field,
@@ -67,5 +86,7 @@ mod tests {
         assert_eq!(down.code(), 500);
         assert_eq!(down.to_string(), "storage unavailable: connection refused");
         assert_eq!(Error::Storage("x".into()).code(), 500);
+        assert_eq!(down.kind(), ErrorKind::StorageUnavailable);
+        assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
     }
 }

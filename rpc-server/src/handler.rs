@@ -13,6 +13,7 @@ use volo_thrift::ServerError;
 
 use crate::error::{CODE_OK, Error, Result};
 use crate::log_limit::RateLimitedLog;
+use crate::metrics;
 use crate::room::{self, PageQuery, Room};
 use crate::store::{MessageStore, NewMessage, Page};
 
@@ -84,7 +85,7 @@ impl<S: MessageStore> ImService for Handler<S> {
                 }
             }
             Err(err) => {
-                log_failure("Send", &err);
+                report_failure("Send", &err);
                 SendResponse {
                     code: err.code(),
                     msg: FastStr::from_string(err.to_string()),
@@ -98,7 +99,7 @@ impl<S: MessageStore> ImService for Handler<S> {
         let response = match self.read_page(&req).await {
             Ok(page) => page_response(page),
             Err(err) => {
-                log_failure("Pull", &err);
+                report_failure("Pull", &err);
                 PullResponse {
                     code: err.code(),
                     msg: FastStr::from_string(err.to_string()),
@@ -145,9 +146,11 @@ fn optional_utf8<'a>(field: &'static str, value: Option<&'a FastStr>) -> Result<
     value.map_or(Ok(""), |value| utf8(field, value))
 }
 
-/// Client mistakes are routine (debug); storage failures are logged once per
+/// Notes the failure for the metrics and logs it: client mistakes are
+/// routine (debug); storage failures are logged once per
 /// interval, with a count, however many requests they fail.
-fn log_failure(method: &str, err: &Error) {
+fn report_failure(method: &str, err: &Error) {
+    metrics::note_failure(err.kind());
     match err {
         Error::InvalidArgument { .. } => tracing::debug!(method, error = %err, "rejected request"),
         _ => STORAGE_FAILURES.warn(format_args!("{method}: {err}")),

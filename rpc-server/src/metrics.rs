@@ -5,6 +5,12 @@
 //! request costs a few atomic operations and one histogram update: no label
 //! formatting, no map lookup, no allocation. Values that live elsewhere
 //! (connections, etcd registration) are read when `/metrics` is scraped.
+//!
+//! What failed in a call is not in its response (a storage failure is a
+//! code 500 with a message), so the handler notes the failure's
+//! [`ErrorKind`] with [`note_failure`] in a slot this layer opens for each
+//! call: metrics never read an error's text.
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Instant;
@@ -23,7 +29,7 @@ use volo::{Layer, Service};
 use volo_thrift::ServerError;
 use volo_thrift::context::ServerContext;
 
-use crate::error::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_OK};
+use crate::error::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_OK, ErrorKind};
 use crate::net::Connections;
 use crate::registry::RegistrationState;
 
@@ -37,13 +43,23 @@ const METHODS: [&str; 2] = ["Send", "Pull"];
 /// Response codes as labels; `exception` is a call that ended in a Thrift
 /// exception instead of a response.
 const CODES: [&str; 5] = ["0", "400", "500", "other", "exception"];
-/// What failed in storage, read from the message of a code-500 response
-/// (the prefixes of [`crate::error::Error`]'s messages).
-const STORAGE_FAILURES: [(&str, &str); 3] = [
-    ("timeout", "storage timeout:"),
-    ("unavailable", "storage unavailable:"),
-    ("error", "storage error:"),
+/// What failed in storage, as labels.
+const STORAGE_FAILURES: [(&str, ErrorKind); 3] = [
+    ("timeout", ErrorKind::StorageTimeout),
+    ("unavailable", ErrorKind::StorageUnavailable),
+    ("error", ErrorKind::Storage),
 ];
+
+tokio::task_local! {
+    /// The failure of the call being measured, noted by the handler.
+    static FAILURE: Cell<Option<ErrorKind>>;
+}
+
+/// Notes what kind of failure the current call ended in, for the metrics
+/// layer around it; does nothing when the call is not measured.
+pub fn note_failure(kind: ErrorKind) {
+    let _ = FAILURE.try_with(|failure| failure.set(Some(kind)));
+}
 
 type Labels2 = [(&'static str, &'static str); 2];
 type Labels1 = [(&'static str, &'static str); 1];
@@ -131,7 +147,7 @@ impl Metrics {
         text
     }
 
-    fn record(&self, method: usize, outcome: Outcome<'_>, started: Instant) {
+    fn record(&self, method: usize, outcome: Outcome, started: Instant) {
         let metrics = &self.methods[method];
         metrics.latency.observe(started.elapsed().as_secs_f64());
         let code = match outcome {
@@ -142,25 +158,30 @@ impl Metrics {
             } => 1,
             Outcome::Response {
                 code: CODE_INTERNAL,
-                msg,
-            } => {
-                if let Some(kind) = STORAGE_FAILURES
-                    .iter()
-                    .position(|(_, prefix)| msg.starts_with(prefix))
-                {
-                    metrics.storage[kind].inc();
-                }
-                2
-            }
+                ..
+            } => 2,
             Outcome::Response { .. } => 3,
             Outcome::Exception => 4,
         };
         metrics.by_code[code].inc();
+        if let Outcome::Response {
+            failure: Some(failure),
+            ..
+        } = outcome
+            && let Some(kind) = STORAGE_FAILURES
+                .iter()
+                .position(|(_, kind)| *kind == failure)
+        {
+            metrics.storage[kind].inc();
+        }
     }
 }
 
-enum Outcome<'a> {
-    Response { code: i32, msg: &'a str },
+enum Outcome {
+    Response {
+        code: i32,
+        failure: Option<ErrorKind>,
+    },
     Exception,
 }
 
@@ -264,18 +285,23 @@ where
         let started = Instant::now();
         metrics.in_flight.inc();
         let _in_flight = InFlight(&metrics.in_flight);
-        let result = self.inner.call(cx, req).await;
+        let (result, failure) = FAILURE
+            .scope(Cell::new(None), async {
+                let result = self.inner.call(cx, req).await;
+                (result, FAILURE.with(Cell::get))
+            })
+            .await;
         let outcome = match &result {
             Ok(ImServiceResponseSend::Send(ImServiceSendResultSend::Ok(response))) => {
                 Outcome::Response {
                     code: response.code,
-                    msg: response.msg.as_str(),
+                    failure,
                 }
             }
             Ok(ImServiceResponseSend::Pull(ImServicePullResultSend::Ok(response))) => {
                 Outcome::Response {
                     code: response.code,
-                    msg: response.msg.as_str(),
+                    failure,
                 }
             }
             Err(_) => Outcome::Exception,
@@ -319,7 +345,7 @@ mod tests {
             0,
             Outcome::Response {
                 code: 0,
-                msg: "success",
+                failure: None,
             },
             now,
         );
@@ -327,13 +353,13 @@ mod tests {
             1,
             Outcome::Response {
                 code: 400,
-                msg: "invalid chat: x",
+                failure: Some(ErrorKind::InvalidArgument),
             },
             now,
         );
         let timeout = Outcome::Response {
             code: 500,
-            msg: "storage timeout: no answer",
+            failure: Some(ErrorKind::StorageTimeout),
         };
         metrics.record(1, timeout, now);
         metrics.record(0, Outcome::Exception, now);

@@ -366,7 +366,7 @@ conformance!(cluster);
 conformance!(sentinel);
 
 #[tokio::test]
-async fn redis_layout_is_one_sorted_set_per_room_with_json_members() {
+async fn redis_layout_is_one_sorted_set_per_room_with_compact_members() {
     let f = redis().await;
     let time = f
         .first
@@ -375,9 +375,74 @@ async fn redis_layout_is_one_sorted_set_per_room_with_json_members() {
         .unwrap();
     let redis = f._redis.as_ref().unwrap();
     assert_eq!(redis.cli(&["TYPE", "test:a:b"]), "zset");
+    // Tag 1, the time big-endian, flags "sender second, chat reversed", text.
+    let mut expected = vec![1u8];
+    expected.extend(time.to_be_bytes());
+    expected.push(0b11);
+    expected.extend(b"hi");
+    let script = "return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')";
+    let hex = "local m = redis.call('ZRANGE', KEYS[1], 0, 0)[1] \
+               return (m:gsub('.', function(c) return string.format('%02x', c:byte()) end))";
+    assert_eq!(
+        redis.cli(&["EVAL", hex, "1", "test:a:b"]),
+        expected
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert_eq!(
+        redis.cli(&["EVAL", script, "1", "test:a:b"]).lines().last(),
+        Some(time.to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn redis_json_format_writes_what_earlier_versions_wrote_and_both_are_read() {
+    let redis = common::Redis::start();
+    let options = |format| RedisOptions {
+        url: redis.url(),
+        pool_size: 1,
+        key_prefix: "test:".into(),
+        command_timeout: Duration::from_secs(2),
+        format,
+        retention: Retention::default(),
+    };
+    let json = RedisStore::connect(&options(Format::Json)).unwrap();
+    json.wait_connected().await.unwrap();
+    let time = json
+        .append(&room("b:a"), message("b:a", "b", "hi"))
+        .await
+        .unwrap();
     let members = redis.cli(&["ZRANGE", "test:a:b", "0", "-1", "WITHSCORES"]);
     let expected = format!(r#"{{"chat":"b:a","text":"hi","sender":"b","send_time":{time}}}"#);
     assert_eq!(members, format!("{expected}\n{time}"));
+    // A member exactly as the previous version wrote it, by hand.
+    let old = time + 10;
+    let by_hand = format!(r#"{{"chat":"a:b","text":"from 0.1","sender":"a","send_time":{old}}}"#);
+    assert_eq!(
+        redis.cli(&["ZADD", "test:a:b", &old.to_string(), &by_hand]),
+        "1"
+    );
+    let compact = RedisStore::connect(&options(Format::Compact)).unwrap();
+    compact.wait_connected().await.unwrap();
+    let newest = compact
+        .append(&room("a:b"), message("a:b", "a", "compact"))
+        .await
+        .unwrap();
+    let page = compact
+        .page(&room("a:b"), &query(None, 10, false))
+        .await
+        .unwrap();
+    assert_eq!(texts(&page), ["hi", "from 0.1", "compact"]);
+    let read: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| (m.chat.as_str(), m.sender.as_str(), m.send_time))
+        .collect();
+    assert_eq!(
+        read,
+        [("b:a", "b", time), ("a:b", "a", old), ("a:b", "a", newest)]
+    );
 }
 
 #[tokio::test]

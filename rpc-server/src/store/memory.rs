@@ -122,3 +122,74 @@ impl MessageStore for MemoryStore {
         Ok(Page::from_overfetch(messages, query.limit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn room() -> Room {
+        Room::parse("a:b").unwrap()
+    }
+
+    async fn send(store: &MemoryStore, text: &str) -> i64 {
+        let message = NewMessage {
+            chat: "a:b",
+            text,
+            sender: "a",
+        };
+        store.append(&room(), message).await.unwrap()
+    }
+
+    async fn all(store: &MemoryStore) -> Vec<String> {
+        let query = PageQuery {
+            from: None,
+            limit: 1000,
+            reverse: false,
+        };
+        let page = store.page(&room(), &query).await.unwrap();
+        page.messages.iter().map(|m| m.text.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_room_keeps_the_newest_max_messages() {
+        let store = MemoryStore::with_retention(Retention {
+            max_messages: Some(3),
+            ..Retention::default()
+        });
+        for i in 0..7 {
+            send(&store, &i.to_string()).await;
+        }
+        assert_eq!(all(&store).await, ["4", "5", "6"]);
+    }
+
+    #[tokio::test]
+    async fn old_messages_are_hidden_then_dropped_and_idle_rooms_go() {
+        let store = MemoryStore::with_retention(Retention {
+            max_age: Some(Duration::from_millis(300)),
+            ..Retention::default()
+        });
+        send(&store, "old").await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Too old to be read, though not yet deleted: no Send since.
+        assert!(all(&store).await.is_empty());
+        assert_eq!(store.rooms().unwrap().by_key[room().key()].len(), 1);
+        send(&store, "new").await;
+        assert_eq!(all(&store).await, ["new"]);
+        assert_eq!(store.rooms().unwrap().by_key[room().key()].len(), 1);
+
+        // A room nobody writes to any more is dropped at another room's Send.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let other = Room::parse("c:d").unwrap();
+        let message = NewMessage {
+            chat: "c:d",
+            text: "elsewhere",
+            sender: "c",
+        };
+        store.append(&other, message).await.unwrap();
+        let rooms = store.rooms().unwrap();
+        assert!(!rooms.by_key.contains_key(room().key()));
+        assert_eq!(rooms.by_newest.len(), 1);
+    }
+}
