@@ -25,7 +25,11 @@ struct Fixture<S> {
 }
 
 async fn memory() -> Fixture<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
+    memory_retaining(Retention::default()).await
+}
+
+async fn memory_retaining(retention: Retention) -> Fixture<MemoryStore> {
+    let store = Arc::new(MemoryStore::with_retention(retention));
     Fixture {
         first: store.clone(),
         second: store,
@@ -34,24 +38,57 @@ async fn memory() -> Fixture<MemoryStore> {
     }
 }
 
-async fn redis() -> Fixture<RedisStore> {
+/// How the two handles of a Redis fixture write: both compact, both JSON,
+/// or one each (two replicas in the middle of a rollout, writing one room).
+#[derive(Clone, Copy)]
+enum Formats {
+    Compact,
+    Json,
+    Mixed,
+}
+
+impl Formats {
+    fn of_each(self) -> [Format; 2] {
+        match self {
+            Formats::Compact => [Format::Compact; 2],
+            Formats::Json => [Format::Json; 2],
+            Formats::Mixed => [Format::Compact, Format::Json],
+        }
+    }
+}
+
+/// Two handles on one Redis (`url`), under `key_prefix`.
+async fn redis_handles(
+    url: String,
+    key_prefix: String,
+    formats: Formats,
+    retention: Retention,
+) -> [Arc<RedisStore>; 2] {
+    let connect = |format| {
+        let options = RedisOptions {
+            url: url.clone(),
+            pool_size: 2,
+            key_prefix: key_prefix.clone(),
+            command_timeout: Duration::from_secs(2),
+            format,
+            retention,
+        };
+        async move {
+            let store = RedisStore::connect(&options).unwrap();
+            store.wait_connected().await.unwrap();
+            Arc::new(store)
+        }
+    };
+    let [first, second] = formats.of_each();
+    [connect(first).await, connect(second).await]
+}
+
+async fn single_redis(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
     let redis = common::Redis::start();
-    let options = RedisOptions {
-        url: redis.url(),
-        pool_size: 2,
-        key_prefix: "test:".into(),
-        command_timeout: Duration::from_secs(2),
-        format: Format::Compact,
-        retention: Retention::default(),
-    };
-    let connect = || async {
-        let store = RedisStore::connect(&options).unwrap();
-        store.wait_connected().await.unwrap();
-        Arc::new(store)
-    };
+    let [first, second] = redis_handles(redis.url(), "test:".into(), formats, retention).await;
     Fixture {
-        first: connect().await,
-        second: connect().await,
+        first,
+        second,
         _redis: Some(redis),
         _topology: None,
     }
@@ -62,38 +99,63 @@ async fn redis() -> Fixture<RedisStore> {
 async fn shared_topology(
     url: String,
     topology: Arc<dyn std::any::Any + Send + Sync>,
+    formats: Formats,
+    retention: Retention,
 ) -> Fixture<RedisStore> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let test = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let options = RedisOptions {
-        url,
-        pool_size: 2,
-        key_prefix: format!("test{}-{test}:", std::process::id()),
-        command_timeout: Duration::from_secs(2),
-        format: Format::Compact,
-        retention: Retention::default(),
-    };
-    let connect = || async {
-        let store = RedisStore::connect(&options).unwrap();
-        store.wait_connected().await.unwrap();
-        Arc::new(store)
-    };
+    let prefix = format!("test{}-{test}:", std::process::id());
+    let [first, second] = redis_handles(url, prefix, formats, retention).await;
     Fixture {
-        first: connect().await,
-        second: connect().await,
+        first,
+        second,
         _redis: None,
         _topology: Some(topology),
     }
 }
 
-async fn cluster() -> Fixture<RedisStore> {
+async fn cluster_with(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
     let cluster = redis_topologies::shared_cluster();
-    shared_topology(cluster.url(), cluster).await
+    shared_topology(cluster.url(), cluster, formats, retention).await
 }
 
-async fn sentinel() -> Fixture<RedisStore> {
+async fn sentinel_with(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
     let sentinel = redis_topologies::shared_sentinel();
-    shared_topology(sentinel.url(), sentinel).await
+    shared_topology(sentinel.url(), sentinel, formats, retention).await
+}
+
+async fn redis() -> Fixture<RedisStore> {
+    single_redis(Formats::Compact, Retention::default()).await
+}
+async fn redis_json() -> Fixture<RedisStore> {
+    single_redis(Formats::Json, Retention::default()).await
+}
+async fn redis_mixed() -> Fixture<RedisStore> {
+    single_redis(Formats::Mixed, Retention::default()).await
+}
+async fn cluster() -> Fixture<RedisStore> {
+    cluster_with(Formats::Compact, Retention::default()).await
+}
+async fn cluster_json() -> Fixture<RedisStore> {
+    cluster_with(Formats::Json, Retention::default()).await
+}
+async fn cluster_mixed() -> Fixture<RedisStore> {
+    cluster_with(Formats::Mixed, Retention::default()).await
+}
+async fn sentinel() -> Fixture<RedisStore> {
+    sentinel_with(Formats::Compact, Retention::default()).await
+}
+async fn sentinel_json() -> Fixture<RedisStore> {
+    sentinel_with(Formats::Json, Retention::default()).await
+}
+async fn sentinel_mixed() -> Fixture<RedisStore> {
+    sentinel_with(Formats::Mixed, Retention::default()).await
+}
+async fn redis_retaining(retention: Retention) -> Fixture<RedisStore> {
+    single_redis(Formats::Mixed, retention).await
+}
+async fn cluster_retaining(retention: Retention) -> Fixture<RedisStore> {
+    cluster_with(Formats::Mixed, retention).await
 }
 
 fn room(chat: &str) -> Room {
@@ -333,6 +395,61 @@ async fn texts_round_trip_byte_for_byte<S: MessageStore>(f: Fixture<S>) {
     );
 }
 
+/// Both handles write one room in turn (with the `mixed` fixtures, one
+/// compact and one JSON): every page reads both kinds in exact order.
+async fn a_room_written_by_both_handles_pages_exactly<S: MessageStore>(f: Fixture<S>) {
+    let room = room("m:n");
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        let (store, chat, sender) = if i % 3 == 0 {
+            (&f.second, "n:m", "n")
+        } else {
+            (&f.first, "m:n", "m")
+        };
+        let text = format!("{i} {}", "é".repeat(i));
+        let time = store
+            .append(&room, message(chat, sender, &text))
+            .await
+            .unwrap();
+        sent.push((time, chat, sender, text));
+    }
+    for limit in [1, 7, 30] {
+        for reverse in [false, true] {
+            let mut read = Vec::new();
+            let mut from = None;
+            loop {
+                let page = f
+                    .first
+                    .page(&room, &query(from, limit, reverse))
+                    .await
+                    .unwrap();
+                read.extend(page.messages.iter().map(|m| {
+                    (
+                        m.send_time,
+                        m.chat.to_string(),
+                        m.sender.to_string(),
+                        m.text.to_string(),
+                    )
+                }));
+                match page.next_cursor {
+                    Some(next) => from = Some(next),
+                    None => break,
+                }
+            }
+            let mut expected: Vec<_> = sent
+                .iter()
+                .map(|(time, chat, sender, text)| {
+                    (*time, chat.to_string(), sender.to_string(), text.clone())
+                })
+                .collect();
+            if reverse {
+                expected.reverse();
+            }
+            assert_eq!(read, expected, "limit {limit}, reverse {reverse}");
+        }
+    }
+}
+
 macro_rules! conformance {
     ($store:ident) => {
         mod $store {
@@ -356,14 +473,204 @@ macro_rules! conformance {
             async fn texts_round_trip_byte_for_byte() {
                 super::texts_round_trip_byte_for_byte(super::$store().await).await
             }
+            #[tokio::test]
+            async fn a_room_written_by_both_handles_pages_exactly() {
+                super::a_room_written_by_both_handles_pages_exactly(super::$store().await).await
+            }
         }
     };
 }
 
 conformance!(memory);
 conformance!(redis);
+conformance!(redis_json);
+conformance!(redis_mixed);
 conformance!(cluster);
+conformance!(cluster_json);
+conformance!(cluster_mixed);
 conformance!(sentinel);
+conformance!(sentinel_json);
+conformance!(sentinel_mixed);
+
+/// Reads a whole room forward, page by page, from `from`.
+async fn read_forward<S: MessageStore>(store: &S, room: &Room, from: Option<i64>) -> Vec<i64> {
+    let mut from = from;
+    let mut times = Vec::new();
+    loop {
+        let page = store.page(room, &query(from, 2, false)).await.unwrap();
+        times.extend(page.messages.iter().map(|m| m.send_time));
+        match page.next_cursor {
+            Some(next) => from = Some(next),
+            None => return times,
+        }
+    }
+}
+
+/// At most `max_messages`, the newest; a reader whose cursor was trimmed
+/// away goes on at the oldest retained message, skipping and repeating none.
+async fn count_bound_keeps_the_newest<S: MessageStore>(f: Fixture<S>) {
+    let room = room("r:s");
+    let mut times = Vec::new();
+    for i in 0..4 {
+        let store = if i % 2 == 0 { &f.first } else { &f.second };
+        times.push(
+            store
+                .append(&room, message("r:s", "r", &format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    // A reader in the middle of the room: its next page starts at m2.
+    let first_page = f.first.page(&room, &query(None, 2, false)).await.unwrap();
+    assert_eq!(texts(&first_page), ["m0", "m1"]);
+    let reader_cursor = first_page.next_cursor;
+    assert_eq!(reader_cursor, Some(times[2]));
+    for i in 4..12 {
+        let store = if i % 2 == 0 { &f.first } else { &f.second };
+        times.push(
+            store
+                .append(&room, message("r:s", "r", &format!("m{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    // m0..m6 are gone: the room is m7..m11 after every Send.
+    assert_eq!(read_forward(&*f.second, &room, None).await, times[7..]);
+    assert_eq!(page_all(&*f.second, &room, 3, true).await, {
+        let mut newest_first = times[7..].to_vec();
+        newest_first.reverse();
+        newest_first
+    });
+    // The reader goes on: from the oldest retained message, each once.
+    assert_eq!(
+        read_forward(&*f.first, &room, reader_cursor).await,
+        times[7..]
+    );
+    // Any cursor before the oldest retained message starts at it.
+    let page = f
+        .first
+        .page(&room, &query(Some(times[0]), 1, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (texts(&page), page.next_cursor),
+        (vec!["m7"], Some(times[8]))
+    );
+    // Backward from a trimmed message: nothing older is left.
+    let page = f
+        .first
+        .page(&room, &query(Some(times[3]), 5, true))
+        .await
+        .unwrap();
+    assert_eq!(page, Page::default());
+}
+
+/// Messages older than `max_age` are not read, and are gone after the
+/// room's next Send; the bound applies to each room on its own.
+async fn age_bound_hides_old_messages<S: MessageStore>(f: Fixture<S>) {
+    let (old_room, live_room) = (room("t:u"), room("v:w"));
+    f.first
+        .append(&old_room, message("t:u", "t", "old"))
+        .await
+        .unwrap();
+    let first = f
+        .second
+        .append(&live_room, message("v:w", "v", "first"))
+        .await
+        .unwrap();
+    assert_eq!(read_forward(&*f.first, &old_room, None).await.len(), 1);
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    assert!(
+        read_forward(&*f.first, &old_room, None).await.is_empty(),
+        "too old to read"
+    );
+    let page = f
+        .first
+        .page(&old_room, &query(None, 10, true))
+        .await
+        .unwrap();
+    assert_eq!(page, Page::default());
+    let newer = f
+        .first
+        .append(&live_room, message("v:w", "w", "newer"))
+        .await
+        .unwrap();
+    assert_eq!(read_forward(&*f.second, &live_room, None).await, [newer]);
+    // A cursor on the message that aged out starts at the oldest kept one.
+    let page = f
+        .second
+        .page(&live_room, &query(Some(first), 10, false))
+        .await
+        .unwrap();
+    assert_eq!(texts(&page), ["newer"]);
+}
+
+/// Short enough for a test, long enough for a Send's round trip.
+const AGE: Duration = Duration::from_millis(1000);
+
+macro_rules! retention {
+    ($name:ident, $fixture:ident) => {
+        mod $name {
+            use rpc_server::store::Retention;
+            #[tokio::test]
+            async fn count_bound_keeps_the_newest() {
+                let retention = Retention {
+                    max_messages: Some(5),
+                    ..Retention::default()
+                };
+                super::count_bound_keeps_the_newest(super::$fixture(retention).await).await
+            }
+            #[tokio::test]
+            async fn age_bound_hides_old_messages() {
+                let retention = Retention {
+                    max_age: Some(super::AGE),
+                    ..Retention::default()
+                };
+                super::age_bound_hides_old_messages(super::$fixture(retention).await).await
+            }
+        }
+    };
+}
+
+retention!(memory_retention, memory_retaining);
+retention!(redis_retention, redis_retaining);
+retention!(cluster_retention, cluster_retaining);
+
+#[tokio::test]
+async fn redis_age_bound_deletes_old_members_and_expires_idle_rooms() {
+    let f = redis_retaining(Retention {
+        max_age: Some(AGE),
+        ..Retention::default()
+    })
+    .await;
+    let redis = f._redis.as_ref().unwrap();
+    let room = room("x:z");
+    f.first
+        .append(&room, message("x:z", "x", "one"))
+        .await
+        .unwrap();
+    let ttl: i64 = redis.cli(&["PTTL", "test:x:z"]).parse().unwrap();
+    assert!(
+        (1..=1000).contains(&ttl),
+        "expires with the age bound: {ttl} ms"
+    );
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    f.first
+        .append(&room, message("x:z", "x", "two"))
+        .await
+        .unwrap();
+    assert_eq!(
+        redis.cli(&["ZCARD", "test:x:z"]),
+        "1",
+        "the old one is deleted"
+    );
+    tokio::time::sleep(AGE + Duration::from_millis(200)).await;
+    assert_eq!(
+        redis.cli(&["EXISTS", "test:x:z"]),
+        "0",
+        "an idle room expires whole"
+    );
+}
 
 #[tokio::test]
 async fn redis_layout_is_one_sorted_set_per_room_with_compact_members() {
@@ -463,4 +770,79 @@ async fn redis_send_time_stays_ahead_of_a_clock_that_went_back() {
         .await
         .unwrap();
     assert_eq!(time, future + 1);
+}
+
+/// A Redis that reached `maxmemory` with `noeviction` refuses Sends with a
+/// clear error, stores none of them, and keeps every earlier message; Sends
+/// work again once there is room.
+#[tokio::test]
+async fn a_full_redis_refuses_sends_and_loses_nothing() {
+    let f = redis().await;
+    let redis = f._redis.as_ref().unwrap();
+    let used: u64 = redis
+        .cli(&["INFO", "memory"])
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap();
+    let limit = (used + 256 * 1024).to_string();
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK"
+    );
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", &limit]), "OK");
+    let room = room("full:up");
+    let text = "x".repeat(1024);
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        assert!(acknowledged.len() < 2000, "256 KiB never filled up");
+        match f.first.append(&room, message("full:up", "up", &text)).await {
+            Ok(time) => acknowledged.push(time),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(
+        refusal.to_string(),
+        "storage error: Redis is full (maxmemory reached, eviction off): nothing was stored"
+    );
+    assert!(!acknowledged.is_empty());
+    // Reads go on: exactly the acknowledged messages, the refused one not.
+    assert_eq!(page_all(&*f.second, &room, 100, false).await, acknowledged);
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
+    let after = f
+        .first
+        .append(&room, message("full:up", "up", "room again"))
+        .await
+        .unwrap();
+    acknowledged.push(after);
+    assert_eq!(page_all(&*f.second, &room, 100, false).await, acknowledged);
+}
+
+/// An eviction policy that deletes keys when Redis fills up would delete
+/// history: the store says so loudly as it connects.
+#[tokio::test]
+async fn an_evicting_redis_is_warned_about_at_connect() {
+    let redis = common::Redis::start();
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
+        "OK"
+    );
+    let log = common::CapturedLog::default();
+    let _default = tracing::dispatcher::set_default(&log.dispatch());
+    let options = RedisOptions {
+        url: redis.url(),
+        pool_size: 1,
+        key_prefix: "test:".into(),
+        command_timeout: Duration::from_secs(2),
+        format: Format::Compact,
+        retention: Retention::default(),
+    };
+    let store = RedisStore::connect(&options).unwrap();
+    store.wait_connected().await.unwrap();
+    common::eventually("the eviction warning", Duration::from_secs(5), || {
+        let text = log.text();
+        async move { text.contains("ERROR") && text.contains("DELETE WHOLE ROOMS") }
+    })
+    .await;
+    assert!(log.text().contains("allkeys-lru"), "{}", log.text());
 }

@@ -655,10 +655,10 @@ fn hermetic_config(args: &[&str]) -> Config {
 /// A log kept in memory: the in-process server's `tracing` output, formatted
 /// as the binary prints it (level `info`, or `RUST_LOG`).
 #[derive(Clone, Default)]
-struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+pub struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLog {
-    fn dispatch(&self) -> tracing::Dispatch {
+    pub fn dispatch(&self) -> tracing::Dispatch {
         let writer = self.clone();
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -671,7 +671,7 @@ impl CapturedLog {
         )
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
     }
 }
