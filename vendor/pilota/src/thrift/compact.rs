@@ -1017,6 +1017,13 @@ where
 
     #[inline]
     async fn read_struct_end(&mut self) -> Result<(), ThriftException> {
+        // Field ids are deltas from the enclosing struct's last id: restore it.
+        self.last_read_field_id = self.read_field_id_stack.pop().ok_or_else(|| {
+            new_protocol_exception(
+                ProtocolExceptionKind::InvalidData,
+                "ReadStructEnd called without matching ReadStructBegin",
+            )
+        })?;
         Ok(())
     }
 
@@ -1046,7 +1053,9 @@ where
             )),
             _ => {
                 if field_delta != 0 {
-                    self.last_read_field_id += field_delta as i16;
+                    // Wraps as in release builds: a debug build must not panic on it.
+                    self.last_read_field_id =
+                        self.last_read_field_id.wrapping_add(field_delta as i16);
                 } else {
                     self.last_read_field_id = self.read_i16().await?;
                 }
@@ -1563,6 +1572,13 @@ impl TInputProtocol for TCompactInputProtocol<&mut Bytes> {
 
     #[inline]
     fn read_struct_end(&mut self) -> Result<(), ThriftException> {
+        // Field ids are deltas from the enclosing struct's last id: restore it.
+        self.last_read_field_id = self.read_field_id_stack.pop().ok_or_else(|| {
+            new_protocol_exception(
+                ProtocolExceptionKind::InvalidData,
+                "ReadStructEnd called without matching ReadStructBegin",
+            )
+        })?;
         Ok(())
     }
 
@@ -1592,7 +1608,9 @@ impl TInputProtocol for TCompactInputProtocol<&mut Bytes> {
             )),
             _ => {
                 if field_delta != 0 {
-                    self.last_read_field_id += field_delta as i16;
+                    // Wraps as in release builds: a debug build must not panic on it.
+                    self.last_read_field_id =
+                        self.last_read_field_id.wrapping_add(field_delta as i16);
                 } else {
                     self.last_read_field_id = self.read_i16()?;
                 }
@@ -1613,7 +1631,12 @@ impl TInputProtocol for TCompactInputProtocol<&mut Bytes> {
     #[inline]
     fn read_bool(&mut self) -> Result<bool, ThriftException> {
         match self.pending_read_bool_value.take() {
-            Some(b) => Ok(b),
+            Some(b) => {
+                // The value came in the field header: the bool field is read,
+                // which `field_end_len` checks.
+                self.pending_read_bool_field_identifier = None;
+                Ok(b)
+            }
             None => {
                 let b: TCompactType = self.read_byte()?.try_into()?;
                 match b {
@@ -1747,6 +1770,72 @@ impl TInputProtocol for TCompactInputProtocol<&mut Bytes> {
         let size = self.read_varint::<u32>()? as usize;
 
         Ok(self.trans.split_to(size).into())
+    }
+
+    /// The default `skip_till_depth` reads the binary protocol's layout
+    /// (fixed-width integers, i32 lengths, a byte per bool). Compact has
+    /// varints, unsigned varint lengths and a field's bool in its header,
+    /// so each value is skipped by reading it, as `TAsyncInputProtocol`'s
+    /// default does; the length returned is the bytes consumed.
+    fn skip_till_depth(&mut self, field_type: TType, depth: i8) -> Result<usize, ThriftException> {
+        if depth == 0 {
+            return Err(new_protocol_exception(
+                ProtocolExceptionKind::DepthLimit,
+                format!("cannot parse past {field_type:?}"),
+            ));
+        }
+        let remaining = self.trans.len();
+        match field_type {
+            TType::Bool => self.read_bool().map(|_| ()),
+            TType::I8 => self.read_i8().map(|_| ()),
+            TType::I16 => self.read_i16().map(|_| ()),
+            TType::I32 => self.read_i32().map(|_| ()),
+            TType::I64 => self.read_i64().map(|_| ()),
+            TType::Double => self.read_double().map(|_| ()),
+            TType::Uuid => self.read_uuid().map(|_| ()),
+            TType::Binary => {
+                let size = self.read_varint::<u32>()? as usize;
+                if size > self.trans.len() {
+                    return Err(new_protocol_exception(
+                        ProtocolExceptionKind::InvalidData,
+                        format!("binary of {size} bytes, {} left", self.trans.len()),
+                    ));
+                }
+                bytes::Buf::advance(self.trans, size);
+                Ok(())
+            }
+            TType::Struct => {
+                self.read_struct_begin()?;
+                loop {
+                    let field_ident = self.read_field_begin()?;
+                    if field_ident.field_type == TType::Stop {
+                        break;
+                    }
+                    self.skip_till_depth(field_ident.field_type, depth - 1)?;
+                }
+                self.read_struct_end()
+            }
+            TType::List | TType::Set => {
+                let (element_type, size) = self.read_collection_begin()?;
+                for _ in 0..size {
+                    self.skip_till_depth(element_type, depth - 1)?;
+                }
+                Ok(())
+            }
+            TType::Map => {
+                let map_ident = self.read_map_begin()?;
+                for _ in 0..map_ident.size {
+                    self.skip_till_depth(map_ident.key_type, depth - 1)?;
+                    self.skip_till_depth(map_ident.value_type, depth - 1)?;
+                }
+                Ok(())
+            }
+            u => Err(new_protocol_exception(
+                ProtocolExceptionKind::DepthLimit,
+                format!("cannot skip field type {u:?}"),
+            )),
+        }?;
+        Ok(remaining - self.trans.len())
     }
 
     #[inline]
@@ -3928,5 +4017,193 @@ mod tests {
         let mut out = Vec::new();
         o_prot.trans.reader().read_to_end(&mut out).unwrap();
         assert_eq!(out.len(), 0);
+    }
+
+    /// `{ 1: { 1: i32, 2: i32, 3: i32 }, 2: i32 }`: the outer field 2 is a
+    /// delta of 1 from the outer field 1, not from the inner field 3.
+    fn nested_struct_then_field() -> Bytes {
+        let mut trans = BytesMut::new();
+        let mut o_prot = test_output_prot_bytesmut(&mut trans);
+        assert_success!(o_prot.write_struct_begin(&TStructIdentifier::new("outer")));
+        assert_success!(o_prot.write_field_begin(TType::Struct, 1));
+        assert_success!(o_prot.write_struct_begin(&TStructIdentifier::new("inner")));
+        for id in 1..=3 {
+            assert_success!(o_prot.write_field_begin(TType::I32, id));
+            assert_success!(o_prot.write_i32(i32::from(id)));
+            assert_success!(o_prot.write_field_end());
+        }
+        assert_success!(o_prot.write_field_stop());
+        assert_success!(o_prot.write_struct_end());
+        assert_success!(o_prot.write_field_end());
+        assert_success!(o_prot.write_field_begin(TType::I32, 2));
+        assert_success!(o_prot.write_i32(20));
+        assert_success!(o_prot.write_field_end());
+        assert_success!(o_prot.write_field_stop());
+        assert_success!(o_prot.write_struct_end());
+        trans.freeze()
+    }
+
+    #[test]
+    fn must_restore_field_id_after_nested_struct() {
+        let mut trans = nested_struct_then_field();
+        let mut i_prot = test_input_prot_bytes(&mut trans);
+        assert_success!(i_prot.read_struct_begin());
+        assert_eq!(assert_success!(i_prot.read_field_begin()).id, Some(1));
+        assert_success!(i_prot.read_struct_begin());
+        for id in 1..=3 {
+            assert_eq!(assert_success!(i_prot.read_field_begin()).id, Some(id));
+            assert_eq!(assert_success!(i_prot.read_i32()), i32::from(id));
+        }
+        assert_eq!(
+            assert_success!(i_prot.read_field_begin()).field_type,
+            TType::Stop
+        );
+        assert_success!(i_prot.read_struct_end());
+        assert_eq!(assert_success!(i_prot.read_field_begin()).id, Some(2));
+    }
+
+    #[test]
+    fn must_restore_field_id_after_nested_struct_async() {
+        use std::{pin::pin, task};
+
+        use crate::thrift::{TAsyncCompactProtocol, TAsyncInputProtocol};
+
+        let bytes = nested_struct_then_field();
+        let mut reader = &bytes[..];
+        let mut i_prot = TAsyncCompactProtocol::new(&mut reader);
+        let read = pin!(async move {
+            i_prot.read_struct_begin().await?;
+            i_prot.read_field_begin().await?;
+            i_prot.skip(TType::Struct).await?;
+            i_prot.read_field_begin().await
+        });
+        // Reading a slice never waits.
+        let mut cx = task::Context::from_waker(task::Waker::noop());
+        let task::Poll::Ready(field) = read.poll(&mut cx) else {
+            panic!("reading a slice returned Pending");
+        };
+        assert_eq!(assert_success!(field).id, Some(2));
+    }
+
+    /// What generated `decode` code calls for each field, the length
+    /// protocol included: a bool field must leave nothing pending.
+    #[test]
+    fn must_read_bool_fields_between_field_begin_len_and_field_end_len() {
+        // { 1: true, 2: false, 3: i32 7 }
+        let mut trans = Bytes::from_static(&[0x11, 0x12, 0x15, 0x0e, 0x00]);
+        let mut i_prot = test_input_prot_bytes(&mut trans);
+        assert_success!(i_prot.read_struct_begin());
+        let mut values = Vec::new();
+        loop {
+            let field = assert_success!(i_prot.read_field_begin());
+            if field.field_type == TType::Stop {
+                i_prot.field_stop_len();
+                break;
+            }
+            i_prot.field_begin_len(field.field_type, field.id);
+            values.push(match field.field_type {
+                TType::Bool => i32::from(assert_success!(i_prot.read_bool())),
+                _ => assert_success!(i_prot.read_i32()),
+            });
+            assert_success!(i_prot.read_field_end());
+            i_prot.field_end_len();
+        }
+        assert_success!(i_prot.read_struct_end());
+        assert_eq!(values, [1, 0, 7]);
+    }
+
+    #[test]
+    fn must_skip_every_type_by_its_compact_layout() {
+        let mut trans = BytesMut::new();
+        let mut o_prot = test_output_prot_bytesmut(&mut trans);
+        assert_success!(o_prot.write_struct_begin(&TStructIdentifier::new("all")));
+        let fields: [(TType, i16); 13] = [
+            (TType::Bool, 1),
+            (TType::I8, 2),
+            (TType::I16, 3),
+            (TType::I32, 4),
+            (TType::I64, 5),
+            (TType::Double, 6),
+            (TType::Binary, 7),
+            (TType::Uuid, 8),
+            (TType::List, 9),
+            (TType::Set, 10),
+            (TType::Map, 11),
+            (TType::Struct, 12),
+            (TType::Bool, 300),
+        ];
+        for (field_type, id) in fields {
+            assert_success!(o_prot.write_field_begin(field_type, id));
+            match field_type {
+                TType::Bool => assert_success!(o_prot.write_bool(false)),
+                TType::I8 => assert_success!(o_prot.write_i8(-3)),
+                TType::I16 => assert_success!(o_prot.write_i16(-300)),
+                TType::I32 => assert_success!(o_prot.write_i32(70_000)),
+                TType::I64 => assert_success!(o_prot.write_i64(-1 << 40)),
+                TType::Double => assert_success!(o_prot.write_double(0.5)),
+                TType::Binary => assert_success!(o_prot.write_bytes(Bytes::from(vec![7; 200]))),
+                TType::Uuid => assert_success!(o_prot.write_uuid([9; 16])),
+                TType::List => {
+                    assert_success!(o_prot.write_list_begin(TListIdentifier::new(TType::Bool, 2)));
+                    assert_success!(o_prot.write_bool(true));
+                    assert_success!(o_prot.write_bool(false));
+                    assert_success!(o_prot.write_list_end());
+                }
+                TType::Set => {
+                    assert_success!(o_prot.write_set_begin(TSetIdentifier::new(TType::I64, 20)));
+                    for i in 0..20 {
+                        assert_success!(o_prot.write_i64(i << 20));
+                    }
+                    assert_success!(o_prot.write_set_end());
+                }
+                TType::Map => {
+                    let map = TMapIdentifier::new(TType::Binary, TType::Struct, 1);
+                    assert_success!(o_prot.write_map_begin(map));
+                    assert_success!(o_prot.write_string("key"));
+                    assert_success!(o_prot.write_struct_begin(&TStructIdentifier::new("v")));
+                    assert_success!(o_prot.write_field_begin(TType::Bool, 1));
+                    assert_success!(o_prot.write_bool(true));
+                    assert_success!(o_prot.write_field_end());
+                    assert_success!(o_prot.write_field_stop());
+                    assert_success!(o_prot.write_struct_end());
+                    assert_success!(o_prot.write_map_end());
+                }
+                _ => {
+                    assert_success!(o_prot.write_struct_begin(&TStructIdentifier::new("s")));
+                    assert_success!(o_prot.write_field_begin(TType::Binary, 40));
+                    assert_success!(o_prot.write_string("nested"));
+                    assert_success!(o_prot.write_field_end());
+                    assert_success!(o_prot.write_field_stop());
+                    assert_success!(o_prot.write_struct_end());
+                }
+            }
+            assert_success!(o_prot.write_field_end());
+        }
+        assert_success!(o_prot.write_field_stop());
+        assert_success!(o_prot.write_struct_end());
+        let written = trans.len();
+        trans.put_u8(0xAB); // what follows the struct
+
+        let mut trans = trans.freeze();
+        let mut i_prot = test_input_prot_bytes(&mut trans);
+        assert_eq!(assert_success!(i_prot.skip(TType::Struct)), written);
+        assert_eq!(&trans[..], [0xAB]);
+    }
+
+    #[test]
+    fn must_not_panic_on_a_field_id_delta_past_i16_max() {
+        // { 32767: i32 1, (delta 1): i32 2 }
+        let mut trans = Bytes::from_static(&[0x05, 0xfe, 0xff, 0x03, 0x02, 0x15, 0x04, 0x00]);
+        let mut i_prot = test_input_prot_bytes(&mut trans);
+        assert_success!(i_prot.read_struct_begin());
+        assert_eq!(
+            assert_success!(i_prot.read_field_begin()).id,
+            Some(i16::MAX)
+        );
+        assert_success!(i_prot.read_i32());
+        assert_eq!(
+            assert_success!(i_prot.read_field_begin()).id,
+            Some(i16::MIN)
+        );
     }
 }
