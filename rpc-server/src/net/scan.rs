@@ -846,6 +846,7 @@ mod tests {
     //! Requests are built by hand, byte for byte, so that each test shows
     //! exactly what is on the wire.
     use super::*;
+    use im_idl::rpc::ImServiceRequestRecv;
     use proptest::prelude::*;
 
     const MAX: usize = 1024 * 1024;
@@ -1185,9 +1186,81 @@ mod tests {
                 send_call(proto, 1, b"alice:bob", b"hello", b"alice"),
                 pull_call(proto, 2, b"alice:bob", 0, 10, true),
             ] {
-                assert_eq!(codec_consumes(&message), Ok(message.len()), "{proto:?}");
+                let (end, _) = codec_consumes(&message).expect("unframed");
+                assert_eq!(end, message.len(), "{proto:?}");
+                let (_, left) = framed_codec_decodes(&message).expect("framed");
+                assert_eq!(left, 0, "{proto:?}");
             }
         }
+    }
+
+    fn from_hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// Requests as Apache Thrift 0.17's Python `TCompactProtocol` writes
+    /// them (its generated client, from idl/idl_rpc.thrift and, for the
+    /// last two, from that IDL with fields added as a newer client might
+    /// have them), decoded as Volo decodes framed and TTHeader requests.
+    /// pilota 0.13.1 panicked on the bool fields, skipped unknown fields
+    /// by the binary layout and, after a nested struct, took the next
+    /// field's id from the inner struct (vendor/pilota/PATCH.md).
+    #[test]
+    fn the_framed_codec_decodes_what_apache_thrift_compact_clients_send() {
+        let decode = |hex: &str| {
+            let message = from_hex(hex);
+            assert_eq!(scan(&framed(&message)), Ok((1, false)), "{hex}");
+            let (request, left) = framed_codec_decodes(&message).expect(hex);
+            assert_eq!(left, 0, "{hex}");
+            request
+        };
+        let send = |hex| match decode(hex) {
+            ImServiceRequestRecv::Send(args) => args.req.message,
+            other => panic!("{other:?}"),
+        };
+        let pull = |hex| match decode(hex) {
+            ImServiceRequestRecv::Pull(args) => {
+                let req = args.req;
+                (req.chat.to_string(), req.cursor, req.limit, req.reverse)
+            }
+            other => panic!("{other:?}"),
+        };
+        let fields = |m: im_idl::rpc::Message| {
+            let text = |s: Option<pilota::FastStr>| s.map(|s| s.to_string());
+            (text(m.chat), text(m.text), text(m.sender), m.send_time)
+        };
+        let hi = (
+            Some("a:b".into()),
+            Some("hi".into()),
+            Some("a".into()),
+            None,
+        );
+
+        // Send(SendRequest(Message(Chat="a:b", Text="hi", Sender="a")))
+        let message = send("8221000453656e641c1c1803613a6218026869180161000000");
+        assert_eq!(fields(message), hi);
+        // Pull(PullRequest(Chat="a:b", Cursor=0, Limit=10, Reverse=True))
+        let request = pull("8221000450756c6c2c1803613a6216001514110000");
+        assert_eq!(request, ("a:b".into(), 0, 10, Some(true)));
+        // Pull(PullRequest(Chat="a:b", Cursor=5, Limit=2, Reverse=False))
+        let request = pull("8221000450756c6c2c1803613a62160a1504120000");
+        assert_eq!(request, ("a:b".into(), 5, 2, Some(false)));
+        // The Message also has 5: bool Pinned=True and 6: Attachment {
+        // string, list<bool>, map<string, i64>, double, i16, byte }; the
+        // SendRequest 2: bool Urgent=True after the Message.
+        let message = send(
+            "8221000453656e641c1c1803613a6218026869180161211c1805662e706e67193101020\
+             11b02860177800a0168bf0717000000000000d03f140313070000110000",
+        );
+        assert_eq!(fields(message), hi);
+        // The PullRequest also has 5: Filter { string, i64, i32 } and then
+        // 6: bool IncludeDeleted=True, whose id is a delta from 5, not from
+        // the Filter's last field (3): read from there, it was Reverse.
+        let request = pull("8221000450756c6c2c1803613a62160a1506121c1801621602150400110000");
+        assert_eq!(request, ("a:b".into(), 5, 3, Some(false)));
     }
 
     #[test]
@@ -1981,17 +2054,20 @@ mod tests {
 
     /// How many bytes of an unframed request Volo's codec (pilota's async
     /// decoders, as Volo runs them on an unframed connection) takes for
-    /// one message, or its error.
-    fn codec_consumes(message: &[u8]) -> Result<usize, ()> {
+    /// one message, and the request; or its error.
+    fn codec_consumes(message: &[u8]) -> Result<(usize, ImServiceRequestRecv), ()> {
         use pilota::thrift::{
             TAsyncBinaryProtocol, TAsyncCompactProtocol, TAsyncInputProtocol, ThriftException,
         };
         use volo_thrift::EntryMessage;
 
-        async fn decode<P: TAsyncInputProtocol>(protocol: &mut P) -> Result<(), ThriftException> {
+        async fn decode<P: TAsyncInputProtocol>(
+            protocol: &mut P,
+        ) -> Result<ImServiceRequestRecv, ThriftException> {
             let identifier = protocol.read_message_begin().await?;
-            im_idl::rpc::ImServiceRequestRecv::decode_async(protocol, &identifier).await?;
-            protocol.read_message_end().await
+            let request = ImServiceRequestRecv::decode_async(protocol, &identifier).await?;
+            protocol.read_message_end().await?;
+            Ok(request)
         }
 
         let mut rest = message;
@@ -2009,7 +2085,40 @@ mod tests {
         // Not the error's text: pilota builds it from the method name
         // unchecked, and formatting one that is not UTF-8 panics (the
         // scanner lets only "Send" and "Pull" through).
-        decoded.map(|()| message.len() - rest.len()).map_err(|_| ())
+        decoded
+            .map(|request| (message.len() - rest.len(), request))
+            .map_err(|_| ())
+    }
+
+    /// Compared field by field: formatting a request whose strings are not
+    /// UTF-8 panics (pilota takes them unchecked).
+    fn same_request(a: &ImServiceRequestRecv, b: &ImServiceRequestRecv) -> bool {
+        match (a, b) {
+            (ImServiceRequestRecv::Send(a), ImServiceRequestRecv::Send(b)) => a == b,
+            (ImServiceRequestRecv::Pull(a), ImServiceRequestRecv::Pull(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// What Volo's server makes of `message` sent framed: its framed
+    /// decoder, then pilota's synchronous decoders, the path of every
+    /// framed and TTHeader request. The request and the bytes left in the
+    /// frame, or its error.
+    fn framed_codec_decodes(message: &[u8]) -> Result<(ImServiceRequestRecv, usize), ()> {
+        use volo_thrift::codec::default::{
+            ZeroCopyDecoder, framed::FramedDecoder, thrift::ThriftCodec,
+        };
+
+        let mut frame = volo_thrift::Bytes::from(framed(message));
+        let mut cx = volo_thrift::context::ServerContext::default();
+        let mut decoder = FramedDecoder::new(ThriftCodec::default(), i32::MAX);
+        match decoder.decode::<ImServiceRequestRecv, _>(&mut cx, &mut frame) {
+            Ok(Some(decoded)) => decoded
+                .data
+                .map(|request| (request, frame.len()))
+                .map_err(|_| ()),
+            _ => Err(()),
+        }
     }
 
     // Cases: proptest's default (256), or PROPTEST_CASES for a longer run.
@@ -2091,8 +2200,14 @@ mod tests {
                 // The codec may refuse what the IDL does not allow (an
                 // unknown field reusing a known id, a UUID it cannot skip):
                 // that closes the connection, which is safe.
-                if let Ok(end) = codec_consumes(&bytes) {
+                if let Ok((end, unframed)) = codec_consumes(&bytes) {
                     prop_assert_eq!(end, bytes.len(), "{:?}", proto);
+                    // Framed, the same request out of the whole frame.
+                    let framed = framed_codec_decodes(&bytes);
+                    prop_assert!(framed.is_ok(), "{:?} {:02x?}", proto, bytes);
+                    let (request, left) = framed.unwrap();
+                    prop_assert_eq!(left, 0);
+                    prop_assert!(same_request(&request, &unframed), "{:02x?}", bytes);
                 }
             }
             for mutation in &mutations {
@@ -2105,7 +2220,7 @@ mod tests {
             let admitted = (0..bytes.len())
                 .find(|&at| scanner.feed(&bytes[at..at + 1]).is_err())
                 .unwrap_or(bytes.len());
-            if let Ok(end) = codec_consumes(&bytes[..admitted]) {
+            if let Ok((end, _)) = codec_consumes(&bytes[..admitted]) {
                 let scanned = scan(&bytes[..end]);
                 prop_assert!(
                     scanned.is_err() || scanned == Ok((1, false)),
@@ -2114,6 +2229,23 @@ mod tests {
                     bytes,
                     scanned
                 );
+            }
+        }
+
+        /// Volo decodes a framed request only once the scanner has let its
+        /// whole frame through. Whatever such a frame holds, the decoder
+        /// answers or refuses it: a panic here fails the test.
+        #[test]
+        fn every_frame_the_scanner_admits_decodes_without_a_panic(
+            (_, message) in arb_call(3),
+            mutations in proptest::collection::vec(arb_mutation(), 0..4),
+        ) {
+            let mut bytes = message;
+            for mutation in &mutations {
+                mutate(&mut bytes, mutation);
+            }
+            if scan(&framed(&bytes)) == Ok((1, false)) {
+                let _ = framed_codec_decodes(&bytes);
             }
         }
     }
