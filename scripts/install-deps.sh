@@ -14,9 +14,12 @@
 #   redis-sentinel           redis-sentinel (the Sentinel tests)
 #   etcd, etcdctl            etcd-server, etcd-client
 #   a Python that imports pytest and every module tests/e2e/*.py import
-#                            python3, python3-pytest (see test_python in
+#                            python3, python3-pytest, python3-thrift (Apache
+#                            Thrift's Python library; see test_python in
 #                            scripts/lib.sh: a pyenv `python3` on PATH without
-#                            pytest is passed over for Debian's /usr/bin/python3)
+#                            them is passed over for Debian's /usr/bin/python3)
+#   thrift generates Python from a .thrift file
+#                            thrift-compiler (the e2e Thrift client tests)
 #   kill, ps as programs     procps (the Rust tests run `kill`; Debian's
 #                            minimal and container images lack it)
 #   curl                     curl (scripts/fresh-check.sh, the README's examples)
@@ -69,6 +72,11 @@ has_procps() {
     quietly env kill -0 $$ && quietly ps -p $$
 }
 
+has_thrift_compiler() {
+    printf '%s\n' 'struct Probe { 1: optional bool flag }' >"$probe/thrift_probe.thrift"
+    quietly thrift --gen py -out "$probe" "$probe/thrift_probe.thrift" && test -s "$probe/thrift_probe/ttypes.py"
+}
+
 has_compose() {
     quietly docker compose version || quietly docker-compose version
 }
@@ -93,7 +101,9 @@ run_checks() {
     check "redis-sentinel (the Sentinel tests)" "redis-sentinel" quietly redis-sentinel --version
     check "etcd" "etcd-server" quietly etcd --version
     check "etcdctl" "etcd-client" quietly etcdctl version
-    check "a Python that imports pytest and what tests/e2e imports" "python3 python3-pytest" test_python
+    check "a Python that imports pytest and what tests/e2e imports" "python3 python3-pytest python3-thrift" \
+        test_python
+    check "thrift generating Python" "thrift-compiler" has_thrift_compiler
     check "the kill and ps programs" "procps" has_procps
     check "curl" "curl" quietly curl --version
     check "CA certificates (/etc/ssl/certs/ca-certificates.crt)" "ca-certificates" \
