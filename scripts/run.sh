@@ -58,7 +58,10 @@ trap shutdown EXIT
 # Until everything is up, Ctrl-C (or SIGTERM) just stops what has started.
 trap 'exit 130' INT TERM
 
-start_redis "$REDIS_PORT" "$STATE_DIR/redis" --appendonly yes --save ""
+# Rooms of up to 512 messages of up to 118-byte texts stay in Redis's compact
+# listpack encoding (docs/capacity.md#the-recommended-redis-setting).
+start_redis "$REDIS_PORT" "$STATE_DIR/redis" --appendonly yes --save "" \
+    --zset-max-listpack-value 128 --zset-max-listpack-entries 512
 started $! redis-server "$STATE_DIR/redis/redis.log"
 start_etcd "$ETCD_PORT" "$ETCD_PEER_PORT" "$STATE_DIR/etcd"
 started $! etcd "$STATE_DIR/etcd/etcd.log"

@@ -31,6 +31,10 @@ pub enum Command {
     /// Print scripts/bench.sh's comparison tables from the JSON Lines its
     /// runs appended to FILE.
     Tables { file: PathBuf },
+    /// Measure the capacity model's inputs (bytes per message, CPU per
+    /// request, latency by room size, rate sweep) and print the sizing;
+    /// run by scripts/capacity.sh.
+    Capacity(Box<crate::capacity::Args>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

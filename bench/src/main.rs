@@ -26,7 +26,9 @@
 //! (HdrHistogram), and for every `--server-pid` the CPU time and peak RSS
 //! over the measured window. `--verify-redis` compares the messages stored
 //! in the bench rooms with the sends the server acknowledged.
-//! `im-bench tables FILE` prints `scripts/bench.sh`'s comparison tables.
+//! `im-bench tables FILE` prints `scripts/bench.sh`'s comparison tables;
+//! `im-bench capacity` measures the capacity model's inputs (`scripts/capacity.sh`).
+mod capacity;
 mod cli;
 mod client;
 mod http;
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Tables { file }) => tables::print(&file).map(|()| ExitCode::SUCCESS),
+        Some(Command::Capacity(args)) => capacity::main(&args).map(|()| ExitCode::SUCCESS),
         None => cli.args.settings().and_then(|s| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(s.args.threads as usize)
