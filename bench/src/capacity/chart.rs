@@ -11,9 +11,16 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 730.0;
 const TOP: f64 = 60.0;
 const BOTTOM: f64 = 410.0;
-const COLOURS: [&str; 6] = [
-    "#d9480f", "#1971c2", "#f59f00", "#2f9e44", "#9c36b5", "#495057",
-];
+/// Per server, dark over Thrift and light through the gateway.
+fn colour(server: &str, protocol: &str) -> &'static str {
+    match (server, protocol) {
+        ("rust", "thrift") => "#c2410c",
+        ("rust", _) => "#fb923c",
+        ("go", "thrift") => "#1d4ed8",
+        ("go", _) => "#60a5fa",
+        _ => "#495057",
+    }
+}
 
 /// A round axis end at or above `max`: 1, 2 or 5 times a power of ten.
 fn nice_ceiling(max: f64) -> f64 {
@@ -106,11 +113,11 @@ pub fn svg(results: &Results) -> String {
         s,
         r##"<line x1="{LEFT}" y1="{limit:.1}" x2="{RIGHT}" y2="{limit:.1}" stroke="#e03131" stroke-dasharray="6 4"/><text x="{}" y="{:.1}" fill="#e03131" text-anchor="end">p99 limit {} ms</text>"##,
         RIGHT - 4.0,
-        limit - 5.0,
+        limit + 15.0,
         results.p99_limit_ms
     );
     for (i, series) in results.sweep.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+        let colour = colour(&series.server, &series.protocol);
         let line = |value: fn(&super::sweep::SweepPoint) -> u64| {
             series
                 .points

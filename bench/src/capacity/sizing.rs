@@ -183,7 +183,11 @@ pub fn size(inputs: &Inputs, a: &Assumptions) -> Vec<Sized> {
                 inputs.bytes_retained,
             ),
             (
-                format!("everything, {} year(s)", a.keep_years),
+                format!(
+                    "everything, {} year{}",
+                    a.keep_years,
+                    if a.keep_years == 1.0 { "" } else { "s" }
+                ),
                 per_day * 365.0 * a.keep_years,
                 inputs.bytes_kept,
             ),

@@ -1,9 +1,11 @@
 //! The open-loop rate sweep: the mixed workload (20% sends, pulls of 10)
 //! at increasing offered rates, latency measured from each request's
 //! intended send time, until p99 passes the limit; per server and
-//! protocol. The highest rate a server sustains is the last step with p99
-//! within the limit, at least 95% of the offered rate achieved and no
-//! errors.
+//! protocol. A step is within the limit with p99 under it, at least 95% of
+//! the offered rate achieved and no errors; the sweep stops after two steps
+//! in a row past it (one may be a stall of a shared machine) or one that
+//! achieved under 80% of its rate. The highest rate a server sustains is
+//! the highest step within the limit.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,8 +146,11 @@ async fn sweep(
                 "  <- past the limit"
             }
         );
+        let saturated = point.achieved_rps < 0.8 * rate;
         points.push(point);
-        if !within_limit {
+        let last_two_failed =
+            points.len() >= 2 && points[points.len() - 2..].iter().all(|p| !p.within_limit);
+        if saturated || last_two_failed {
             break;
         }
     }
