@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 "${PYTHON:-python3}" - <<'PY'
-import os, re, subprocess, sys
+import glob, os, re, subprocess, sys
 
 tracked = [f for f in subprocess.run(["git", "ls-files", "-z"], capture_output=True, check=True).stdout.decode().split("\0") if f]
 top = {f.split("/")[0] for f in tracked}
@@ -46,7 +46,10 @@ def prose(path):
             yield number, line
 
 config = open("rpc-server/src/config.rs", encoding="utf-8").read()
-bench_cli = open("bench/src/cli.rs", encoding="utf-8").read()
+# im-bench's flags: cli.rs and its subcommands' modules (capacity/).
+bench_cli = "".join(
+    open(f, encoding="utf-8").read() for f in sorted(glob.glob("bench/src/**/*.rs", recursive=True))
+)
 
 for md in (f for f in tracked if f.endswith(".md")):
     where = os.path.dirname(md)
@@ -82,7 +85,7 @@ for md in named:
             if len(words) <= 2 and re.fullmatch(r"--[a-z][a-z-]*", words[0]):
                 field = words[0][2:].replace("-", "_")
                 if not re.search(rf"\bpub {field}:", config) and not re.search(rf"\b{field}\b", bench_cli):
-                    problems.append(f"{md}:{number}: no flag {words[0]} in config.rs or bench/src/cli.rs")
+                    problems.append(f"{md}:{number}: no flag {words[0]} in config.rs or bench/src/")
 
 for problem in problems:
     print(problem)
