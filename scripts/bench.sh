@@ -32,6 +32,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+bash scripts/install-deps.sh
 
 if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=${DURATION:-2s}

@@ -24,12 +24,13 @@
 # every chunk by 25 ms each way once told to (fleet_load.py relay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
 
 if ((EUID != 0)); then
     echo "fleet: needs root (network namespaces)" >&2
     exit 2
 fi
+bash scripts/install-deps.sh
+PY=${PYTHON:-python3}
 
 echo "fleet: building rpc-server and the gateway"
 cargo build --quiet -p rpc-server

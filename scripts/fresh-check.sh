@@ -65,6 +65,7 @@ die() {
 
 [ "${FRESH_CHECK:-1}" != 0 ] || die "FRESH_CHECK=0 is set: not nesting a fresh check"
 ((EUID == 0)) || die "needs root (mmdebstrap, mount, chroot)"
+bash scripts/install-deps.sh
 
 # The host's toolchains, mounted at the same paths inside.
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
@@ -77,27 +78,10 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/fresh-check.XXXXXX")
 
-# Each step prints how long it took, and the CPU time of the processes it
-# waited for (the background run.sh counts in the step that stops it): with
-# 2 cores, wall time >= CPU time / 2, whatever else the machine runs.
+# Each step (scripts/lib.sh) prints how long it took, and the CPU time of the
+# processes it waited for (the background run.sh counts in the step that
+# stops it).
 started=$SECONDS
-# children_cpu: sets $cpu to the CPU seconds (user + system) of the children
-# waited for so far. (`times` must run in this shell, not in a $(subshell).)
-children_cpu() {
-    times >"$work/times"
-    cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] }
-        printf "%d", n }' "$work/times")
-}
-step() {
-    local name=$1 t=$SECONDS cpu cpu0
-    shift
-    children_cpu
-    cpu0=$cpu
-    say "$name ..."
-    "$@" || die "$name (after $((SECONDS - t)) s)"
-    children_cpu
-    say "$name: ok ($((SECONDS - t)) s, $((cpu - cpu0)) CPU-s)"
-}
 
 root=$work/root
 src=$HOME/im-rs # the clone, inside the root
@@ -165,25 +149,9 @@ trap 'exit 143' TERM
 
 # --- the root -----------------------------------------------------------
 
-need_mmdebstrap() {
-    command -v mmdebstrap >/dev/null 2>&1 && return
-    apt_install mmdebstrap || {
-        say "could not install mmdebstrap: ${apt_error:-}"
-        return 1
-    }
-}
-
-# The host's Debian archive entries for bookworm (and -updates, -security).
-mirrors() {
-    # shellcheck disable=SC2016 # apt's own $(FIELD) syntax
-    apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
-        sort -u | awk '$2 ~ /^bookworm(-updates|-security)?$/ { print "deb " $1 " " $2 " main" }'
-}
-
 make_root() {
     local sources
-    mapfile -t sources < <(mirrors)
-    ((${#sources[@]})) || sources=("deb http://deb.debian.org/debian bookworm main")
+    mapfile -t sources < <(debian_sources bookworm)
     say "mirror: ${sources[*]}"
     mmdebstrap --quiet --mode=root --variant=minbase bookworm "$root" "${sources[@]}"
 }
@@ -382,7 +350,7 @@ inner_tests() {
     return "${PIPESTATUS[0]}"
 }
 
-step "install mmdebstrap" need_mmdebstrap
+step "install mmdebstrap" need_program mmdebstrap mmdebstrap
 step "minimal Debian root in $root" make_root
 step "mount /dev, /proc, toolchains, caches" mount_all
 step "clone" clone

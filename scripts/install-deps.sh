@@ -47,8 +47,6 @@ go version >/dev/null 2>&1 ||
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
 
-quietly() { "$@" >/dev/null 2>&1; }
-
 has_protoc() {
     printf '%s\n' 'syntax = "proto3";' 'import "google/protobuf/descriptor.proto";' \
         'message Probe { google.protobuf.FileDescriptorProto file = 1; }' >"$probe/probe.proto"
@@ -78,7 +76,7 @@ has_thrift_compiler() {
 }
 
 has_compose() {
-    quietly docker compose version || quietly docker-compose version
+    compose_command docker
 }
 
 # check DESCRIPTION PACKAGES TEST...: notes PACKAGES when TEST fails.

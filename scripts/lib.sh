@@ -63,6 +63,76 @@ apt_install() {
     return 1
 }
 
+# quietly COMMAND...: runs COMMAND without output; its status is the result.
+quietly() { "$@" >/dev/null 2>&1; }
+
+# compose_command DOCKER: sets the array `compose` to the compose command that
+# goes with the docker client DOCKER: its plugin (`DOCKER compose`), else
+# docker-compose (Debian 12 has no plugin, only docker-compose 1.29). Returns
+# 1 if neither runs.
+compose_command() {
+    # shellcheck disable=SC2034 # for the caller
+    if quietly "$1" compose version; then
+        compose=("$1" compose)
+    elif quietly docker-compose version; then
+        compose=(docker-compose)
+    else
+        return 1
+    fi
+}
+
+# need_program PROGRAM PACKAGE: installs Debian's PACKAGE unless PROGRAM runs
+# (`PROGRAM --version`); the scripts that need a tool only some of them use
+# (mmdebstrap, slirp4netns) call this, so install-deps stays what every run needs.
+need_program() {
+    quietly "$1" --version && return
+    apt_install "$2" || {
+        echo "could not install $2: ${apt_error:-}" >&2
+        return 1
+    }
+}
+
+# debian_sources SUITE: the host's Debian archive entries for SUITE (and its
+# -updates and -security), as `deb URI SUITE main` lines for mmdebstrap;
+# deb.debian.org when the host has none.
+debian_sources() {
+    local lines
+    # shellcheck disable=SC2016 # apt's own $(FIELD) syntax
+    lines=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' |
+        sort -u | awk -v s="$1" '$2 == s || $2 == s "-updates" || $2 == s "-security" { print "deb " $1 " " $2 " main" }')
+    echo "${lines:-deb http://deb.debian.org/debian $1 main}"
+}
+
+# children_cpu: sets $cpu to the CPU seconds (user + system) of the children
+# this shell has waited for so far. (`times` must run in this shell, not in a
+# $(subshell), hence the variable.)
+children_cpu() {
+    local file
+    file=$(mktemp)
+    times >"$file"
+    cpu=$(awk 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] }
+        printf "%d", n }' "$file")
+    rm -f "$file"
+}
+
+# cpu_seconds: sets $cpu to the CPU seconds used so far, for step. A script
+# whose work runs outside its own children (in a daemon) redefines it.
+cpu_seconds() { children_cpu; }
+
+# step NAME COMMAND...: runs one step of a check script (which defines say
+# and die), then says how long it took and how many CPU seconds: with 2
+# cores, wall time >= CPU time / 2, whatever else the machine runs.
+step() {
+    local name=$1 t=$SECONDS cpu cpu0
+    shift
+    cpu_seconds
+    cpu0=$cpu
+    say "$name ..."
+    "$@" || die "$name (after $((SECONDS - t)) s)"
+    cpu_seconds
+    say "$name: ok ($((SECONDS - t)) s, $((cpu - cpu0)) CPU-s)"
+}
+
 # wait_for_port PORT NAME [SECONDS]: waits until 127.0.0.1:PORT accepts.
 wait_for_port() {
     local port=$1 name=$2 deadline=$((SECONDS + ${3:-30}))
