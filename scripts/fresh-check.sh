@@ -12,6 +12,10 @@
 #      (FRESH_CHECK_STAGES; default: gateway compose e2e-http), the e2e tests
 #      on the rpc-server that run.sh built (RPC_SERVER_BIN), and FRESH_CHECK=0
 #      so that it does not run this check again.
+# FRESH_CHECK_BENCH=1 (by hand; CI does not: several minutes more) first runs
+# `QUICK=1 bash scripts/bench.sh` there, before anything has installed a
+# package in the root, so its own install-deps must provide all it uses
+# (its figures mean nothing: release built without optimisation, see below).
 # scripts/test.sh runs this as its last stage, so CI runs it; FRESH_CHECK=0
 # skips it there.
 #
@@ -350,10 +354,18 @@ inner_tests() {
     return "${PIPESTATUS[0]}"
 }
 
+inner_bench() {
+    inside "QUICK=1 bash scripts/bench.sh" 2>&1 | sed -u 's/^/    | /'
+    return "${PIPESTATUS[0]}"
+}
+
 step "install mmdebstrap" need_program mmdebstrap mmdebstrap
 step "minimal Debian root in $root" make_root
 step "mount /dev, /proc, toolchains, caches" mount_all
 step "clone" clone
+if [ "${FRESH_CHECK_BENCH:-0}" = 1 ]; then
+    step "bench.sh (QUICK=1), first in the fresh root" inner_bench
+fi
 step "run.sh: start" start_run
 step "run.sh: build and GET /ping" wait_ping
 step "run.sh: send and pull" send_pull

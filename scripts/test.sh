@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine: installs what is
 # missing, then lints, unit and integration tests (real Redis and etcd), the
-# gateway's Go tests, the end-to-end HTTP tests through the real stack, the
-# compose file check, a benchmark smoke run and, last, the fresh-machine
+# gateway's Go tests, the compose file check, the end-to-end HTTP tests
+# through the real stack, a benchmark smoke run, the fleet scenarios and, last,
+# the fresh-machine
 # check (scripts/fresh-check.sh; FRESH_CHECK=0 skips it). Every server binds to
 # 127.0.0.1 on a free port and is stopped afterwards. Exits non-zero if any
 # stage fails; the last line counts the stages.
@@ -39,11 +40,7 @@ stage() {
 
 # The compose plugin where Docker is installed, Debian's docker-compose elsewhere.
 compose_config() {
-    if docker compose version >/dev/null 2>&1; then
-        docker compose -f docker-compose.yml config -q
-    else
-        docker-compose -f docker-compose.yml config -q
-    fi
+    compose_command docker && "${compose[@]}" -f docker-compose.yml config -q
 }
 
 # The load generator against the real server on a real Redis, for a few
@@ -72,6 +69,28 @@ bench_smoke() {
     return $status
 }
 
+# Each script that builds or runs something (cargo, make, go, Redis, etcd,
+# Python, mmdebstrap, Docker) runs scripts/install-deps.sh before its first
+# such line, so that it too works first time on a fresh machine (by the order
+# of its lines: a function defined above that line and called after it would
+# be flagged too, which is the safe side).
+install_deps_first() {
+    local script install use status=0
+    for script in scripts/*.sh; do
+        case $script in scripts/lib.sh | scripts/install-deps.sh) continue ;; esac
+        use=$(grep -nE '^[^#]*(^|[^-[:alnum:]_/.])(cargo|make|go|redis-server|redis-cli|etcd|etcdctl|python3|mmdebstrap|dockerd|docker-compose)([[:space:]]|$)' \
+            "$script" | head -n 1 | cut -d: -f1)
+        [ -n "$use" ] || continue
+        install=$(grep -n '^[^#]*bash scripts/install-deps.sh' "$script" | head -n 1 | cut -d: -f1)
+        if [ -z "$install" ] || ((install > use)); then
+            echo "$script: line $use needs a prerequisite before \`bash scripts/install-deps.sh\` runs${install:+ (line $install)}"
+            status=1
+        fi
+    done
+    return $status
+}
+
+stage install-deps-first install_deps_first
 stage rustfmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
