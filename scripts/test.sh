@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine: installs what is
 # missing, then lints, unit and integration tests (real Redis and etcd), the
-# gateway's Go tests, the compose file check, the end-to-end HTTP tests
-# through the real stack, a benchmark smoke run, the fleet scenarios and, last,
-# the fresh-machine
+# gateway's Go tests, the compose file check, the Docker deployment built and
+# run (scripts/docker-check.sh), the end-to-end HTTP tests through the real
+# stack, a benchmark smoke run, the fleet scenarios and, last, the fresh-machine
 # check (scripts/fresh-check.sh; FRESH_CHECK=0 skips it). Every server binds to
 # 127.0.0.1 on a free port and is stopped afterwards. Exits non-zero if any
 # stage fails; the last line counts the stages.
@@ -97,6 +97,9 @@ stage cargo-test cargo test --workspace --locked
 stage gateway make -C http-server-go --no-print-directory build vet test
 stage go-baseline make -C bench/go-baseline --no-print-directory build vet test
 stage compose compose_config
+# The README's Docker deployment built and run for real: scripts/docker-check.sh
+# (its own dockerd in a network namespace of its own; needs root).
+if ((EUID == 0)); then stage docker bash scripts/docker-check.sh; else echo; echo "=== docker: skipped (needs root)"; fi
 stage k8s-manifests make -C deploy/k8s/check --no-print-directory vet test check
 # The e2e tests use the debug rpc-server (cargo test built it already: speed
 # does not matter there, and it saves a release build), or RPC_SERVER_BIN.

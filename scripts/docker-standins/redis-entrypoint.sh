@@ -1,0 +1,6 @@
+#!/bin/sh
+# Entry point of the redis stand-in (services.Dockerfile).
+if [ "$1" = redis-server ]; then
+    exec "$@" --protected-mode no
+fi
+exec "$@"
