@@ -456,13 +456,13 @@ standin_services() {
 # be, else built as a stand-in under that tag: Debian first (the others build
 # on it), then the rest two at a time.
 base_images_step() {
-    local image debian="" rust="" golang="" services=() phase1=() phase2=()
+    local image debian="" rust="" golang="" services=() phase1=() phase2=() unpulled=()
     for image in $(base_images | sort -u); do
         if timeout 120 "$docker" pull -q "$image" >/dev/null 2>"$work/pull.log"; then
             say "$image: pulled"
             continue
         fi
-        say "$image: cannot be pulled ($(tail -n 1 "$work/pull.log")): a stand-in"
+        unpulled+=("$image")
         case $image in
             debian:bookworm-slim) debian=$image ;;
             rust:*-bookworm) rust=$image ;;
@@ -476,6 +476,10 @@ base_images_step() {
                 ;;
         esac
     done
+    if ((${#unpulled[@]})); then
+        say "cannot be pulled, so stand-ins are built: ${unpulled[*]}"
+        say "  (the last pull said: $(tail -n 1 "$work/pull.log"))"
+    fi
     # The stand-ins build on debian:bookworm-slim, the real one if it was pulled.
     if [ -z "$debian" ] && [ -n "$rust$golang${services[*]}" ] &&
         ! quietly "$docker" image inspect debian:bookworm-slim; then
