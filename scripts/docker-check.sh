@@ -229,17 +229,9 @@ cleanup() {
         say "left behind: nothing (no process in its cgroups, no mount, temp dir," \
             "cgroups and daemon paths removed, host links, iptables and ip_forward unchanged)"
     fi
-    say "teardown: $((SECONDS - t)) s"
-    if ((status == 0)); then
-        say "passed in $((SECONDS - started)) s, $cpu CPU-s"
-    else
-        say "failed after $((SECONDS - started)) s" >&2
-    fi
-    exit "$status"
+    finish_check "$status" "$t" "$cpu CPU-s"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # --- prerequisites --------------------------------------------------------
 

@@ -139,17 +139,9 @@ cleanup() {
     else
         rm -rf --one-file-system "$work"
     fi
-    say "teardown: ok ($((SECONDS - t)) s)"
-    if ((status == 0)); then
-        say "passed in $((SECONDS - started)) s"
-    else
-        say "failed after $((SECONDS - started)) s" >&2
-    fi
-    exit "$status"
+    finish_check "$status" "$t"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # --- the root -----------------------------------------------------------
 

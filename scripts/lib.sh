@@ -133,6 +133,28 @@ step() {
     say "$name: ok ($((SECONDS - t)) s, $((cpu - cpu0)) CPU-s)"
 }
 
+# on_exit CLEANUP: a check script's CLEANUP function runs when it exits, also
+# on Ctrl-C (status 130) and SIGTERM (143).
+on_exit() {
+    # shellcheck disable=SC2064 # the function's name, now
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# finish_check STATUS TEARDOWN_START [DETAIL]: the last lines of a check
+# script (which defines say and $started), and its exit with STATUS.
+# shellcheck disable=SC2154 # $started is the script's
+finish_check() {
+    say "teardown: ok ($((SECONDS - $2)) s)"
+    if (($1 == 0)); then
+        say "passed in $((SECONDS - started)) s${3:+, $3}"
+    else
+        say "failed after $((SECONDS - started)) s" >&2
+    fi
+    exit "$1"
+}
+
 # wait_for_port PORT NAME [SECONDS]: waits until 127.0.0.1:PORT accepts.
 wait_for_port() {
     local port=$1 name=$2 deadline=$((SECONDS + ${3:-30}))
