@@ -210,7 +210,11 @@ cleanup() {
         say "dockerd's last lines:"
         tail -n 15 "$work/dockerd.log" | sed 's/^/    | /'
     fi
-    [ -n "$(mounts_below_work)" ] || rm -rf --one-file-system "$work"
+    if [ -z "$(mounts_below_work)" ]; then
+        m=$SECONDS
+        rm -rf --one-file-system "$work"
+        say "removed $work ($((SECONDS - m)) s)"
+    fi
     [ ! -e "$work" ] || left+=("$work")
     # What the daemon created outside its roots, if it was not there before.
     for path in "${host_paths[@]}"; do
@@ -586,11 +590,11 @@ send_pull() {
 # connection (retried for up to 30 s while it reconnects).
 redis_recreated() {
     local before after second deadline
-    before=$(service_status | awk '$1 == "redis"')
+    before=$("$docker" ps -q --filter "label=com.docker.compose.project=$project" --filter label=com.docker.compose.service=redis)
     logged compose-recreate "${compose[@]}" up -d --no-deps --force-recreate redis || return 1
     wait_healthy 120 || return 1
     after=$("$docker" ps -q --filter "label=com.docker.compose.project=$project" --filter label=com.docker.compose.service=redis)
-    say "redis recreated (container $after; was: $before)"
+    say "redis recreated: container $after, was $before"
     deadline=$((SECONDS + 30))
     until pull_has "$first" 2>/dev/null; do
         ((SECONDS < deadline)) || return 1
