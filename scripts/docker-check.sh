@@ -22,27 +22,29 @@
 #     never touched and a server on the host's own 8080 neither blocks the
 #     check nor is reached by it. Containers reach the package registries
 #     (apt, crates, Go modules) through slirp4netns and its DNS (10.0.2.3).
-#   - its processes in cgroups of their own (the daemon's, and the containers'
-#     parent), which also count the stage's CPU time, build steps included.
+#   - everything it runs in cgroups of its own (this script's, which its
+#     children and dockerd inherit, and the containers' parent), which also
+#     count the stage's CPU time, build steps included.
 # On exit, also on failure and Ctrl-C: compose down (containers, volumes,
-# networks), dockerd stopped (the images go with its data root), any process left in those cgroups
-# killed, mounts below the temp dir undone, the temp dir, the cgroups and what
-# the daemon creates outside its roots (/run/docker, /run/containerd/s) removed
-# if they were not there before; then it checks that the host's links,
-# iptables rules and ip_forward are as they were and says what is left (nothing).
+# networks), dockerd stopped (the images go with its data root), any process
+# left in those cgroups killed, mounts below the temp dir undone, the temp
+# dir, the cgroups and what the daemon creates outside its roots (/run/docker,
+# /run/containerd/s) removed if they were not there before; then it checks
+# that the host's links, iptables rules and ip_forward are as they were and
+# says what is left (nothing).
 #
 # Base images: each image a Dockerfile or the compose file names is pulled if
 # it can be; where it cannot (no registry reachable, as here), a stand-in is
 # built under that exact tag (scripts/docker-standins/): debian:bookworm-slim
 # from mmdebstrap --variant=minbase, rust and golang from this machine's
 # toolchains, Redis, etcd and alpine from Debian's packages. What the
-# stand-ins cannot prove is in the README, "Docker".
+# stand-ins cannot prove: docs/operations.md, "Docker".
 #
 # The rpc-server image is built with LTO and optimisation off (build args that
 # the Dockerfile passes to cargo; without them it builds exactly as before):
 # the same crates, build scripts and steps, in a fraction of the time.
-# DOCKER_CHECK_FULL=1 builds with the Dockerfile's defaults (fat LTO, about 7
-# more minutes on 2 cores).
+# DOCKER_CHECK_FULL=1 builds with the Dockerfile's defaults (fat LTO and
+# optimisation: several more minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
