@@ -39,26 +39,29 @@ struct Admin {
 }
 
 /// Binds `address` (so a bad address fails the start) and serves the admin
-/// paths in the background until the returned task is aborted.
+/// paths in the background until the returned task is aborted; returns the
+/// address bound (the port is the system's pick when `address` has 0).
 pub async fn spawn(
     address: SocketAddr,
     metrics: Arc<Metrics>,
     readiness: Readiness,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?;
-    tracing::info!(address = %listener.local_addr()?, "admin listener: /healthz /readyz /metrics");
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "admin listener: /healthz /readyz /metrics");
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(Arc::new(Admin { metrics, readiness }));
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::warn!(error = %err, "admin listener stopped");
         }
-    }))
+    });
+    Ok((bound, task))
 }
 
 async fn healthz() -> &'static str {

@@ -1,5 +1,6 @@
 //! All configuration: command-line flags, each with an environment variable.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -152,6 +153,15 @@ pub struct Config {
     /// request metrics.
     #[arg(long, env = "RPC_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+
+    /// File to write the addresses the server listens on, once every
+    /// listener is bound: `rpc=<address>` and, with --admin-listen,
+    /// `admin=<address>`, a line each. With port 0 in --listen or
+    /// --admin-listen the system picks a free port; this says which (the
+    /// tests start the binary so). Written whole under another name, then
+    /// renamed. Unset: no file.
+    #[arg(long, env = "RPC_LISTEN_ADDR_FILE")]
+    pub listen_addr_file: Option<PathBuf>,
 
     /// Largest page a Pull returns; larger limits are capped to it.
     #[arg(long, env = "MAX_PAGE_SIZE", default_value_t = 100,

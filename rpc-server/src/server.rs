@@ -5,6 +5,8 @@
 //! `--listen` and passes the process's signals ([`run`]); tests bind
 //! `127.0.0.1:0` and pass a channel, and run the server in-process.
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -144,6 +146,7 @@ async fn serve_with<S: MessageStore>(
     };
 
     let mut admin = None;
+    let mut admin_address = None;
     let mut metrics = None;
     if let Some(address) = config.admin_listen {
         let registration = registrar.as_ref().map(Registrar::state);
@@ -154,8 +157,15 @@ async fn serve_with<S: MessageStore>(
             registration,
             stopping: stop_signal.clone(),
         };
-        admin = Some(admin::spawn(address, Arc::clone(&measured), readiness).await?);
+        let (bound, task) = admin::spawn(address, Arc::clone(&measured), readiness).await?;
+        admin = Some(task);
+        admin_address = Some(bound);
         metrics = Some(measured);
+    }
+    if let Some(path) = &config.listen_addr_file {
+        write_listen_addrs(path, local, admin_address)
+            .await
+            .with_context(|| format!("cannot write --listen-addr-file {}", path.display()))?;
     }
 
     let mut server = ImServiceServer::new(Handler::new(store, limits))
@@ -175,6 +185,24 @@ async fn serve_with<S: MessageStore>(
     served?;
     tracing::info!("rpc-server stopped");
     Ok(())
+}
+
+/// Writes `rpc=<rpc>` and, with an admin listener, `admin=<admin>` to
+/// `path`: to `<path>.tmp` first, then renamed, so that a reader finds no
+/// file or all of it.
+async fn write_listen_addrs(
+    path: &Path,
+    rpc: SocketAddr,
+    admin: Option<SocketAddr>,
+) -> std::io::Result<()> {
+    let mut text = format!("rpc={rpc}\n");
+    if let Some(admin) = admin {
+        text.push_str(&format!("admin={admin}\n"));
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    tokio::fs::write(&temporary, text).await?;
+    tokio::fs::rename(&temporary, path).await
 }
 
 /// Completes on the first SIGINT, SIGTERM or SIGHUP (the signals Volo's own

@@ -54,7 +54,7 @@ impl std::error::Error for Rejection {}
 type Scan<T> = Result<T, Rejection>;
 
 /// Binary-protocol type ids (Thrift's `TType`).
-mod ttype {
+pub mod ttype {
     pub const STOP: u8 = 0;
     pub const BOOL: u8 = 2;
     pub const BYTE: u8 = 3;
@@ -71,7 +71,7 @@ mod ttype {
 }
 
 /// Compact-protocol type ids.
-mod ctype {
+pub mod ctype {
     pub const BOOL_TRUE: u8 = 1;
     pub const BOOL_FALSE: u8 = 2;
     pub const BYTE: u8 = 3;
@@ -87,7 +87,8 @@ mod ctype {
     pub const UUID: u8 = 13;
 }
 
-const MESSAGE_CALL: u8 = 1;
+/// The message type of a request.
+pub const MESSAGE_CALL: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Protocol {
@@ -844,242 +845,13 @@ impl HeaderReader<'_> {
 #[cfg(test)]
 mod tests {
     //! Requests are built by hand, byte for byte, so that each test shows
-    //! exactly what is on the wire.
+    //! exactly what is on the wire ([`crate::thrift_bytes`]).
     use super::*;
+    use crate::thrift_bytes::*;
     use im_idl::rpc::ImServiceRequestRecv;
     use proptest::prelude::*;
 
     const MAX: usize = 1024 * 1024;
-
-    // ---- byte builders -------------------------------------------------
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Proto {
-        Binary,
-        Compact,
-    }
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Wrap {
-        Unframed,
-        Framed,
-        /// TTHeader, with or without info key/values, its payload framed
-        /// again or not.
-        TTHeader {
-            info: bool,
-            framed: bool,
-        },
-    }
-
-    const WRAPS: [Wrap; 6] = [
-        Wrap::Unframed,
-        Wrap::Framed,
-        Wrap::TTHeader {
-            info: false,
-            framed: false,
-        },
-        Wrap::TTHeader {
-            info: true,
-            framed: false,
-        },
-        Wrap::TTHeader {
-            info: false,
-            framed: true,
-        },
-        Wrap::TTHeader {
-            info: true,
-            framed: true,
-        },
-    ];
-
-    fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-        while value >= 0x80 {
-            out.push(value as u8 | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-
-    fn zigzag(value: i64) -> u64 {
-        ((value << 1) ^ (value >> 63)) as u64
-    }
-
-    /// A message header: strict binary or compact, of message type `ty`.
-    fn header(proto: Proto, ty: u8, name: &[u8], seqid: i32) -> Vec<u8> {
-        let mut out = Vec::new();
-        match proto {
-            Proto::Binary => {
-                out.extend([0x80, 0x01, 0x00, ty]);
-                out.extend((name.len() as i32).to_be_bytes());
-                out.extend(name);
-                out.extend(seqid.to_be_bytes());
-            }
-            Proto::Compact => {
-                out.extend([0x82, (ty << 5) | 1]);
-                put_varint(&mut out, u64::from(seqid as u32));
-                put_varint(&mut out, name.len() as u64);
-                out.extend(name);
-            }
-        }
-        out
-    }
-
-    /// A binary field header.
-    fn bfield(out: &mut Vec<u8>, ty: u8, id: i16) {
-        out.push(ty);
-        out.extend(id.to_be_bytes());
-    }
-
-    fn bstring(out: &mut Vec<u8>, id: i16, value: &[u8]) {
-        bfield(out, ttype::STRING, id);
-        out.extend((value.len() as i32).to_be_bytes());
-        out.extend(value);
-    }
-
-    /// A compact field header with a small id delta.
-    fn cfield(out: &mut Vec<u8>, delta: u8, ty: u8) {
-        out.push((delta << 4) | ty);
-    }
-
-    fn cstring(out: &mut Vec<u8>, delta: u8, value: &[u8]) {
-        cfield(out, delta, ctype::BINARY);
-        put_varint(out, value.len() as u64);
-        out.extend(value);
-    }
-
-    fn send_call(proto: Proto, seqid: i32, chat: &[u8], text: &[u8], sender: &[u8]) -> Vec<u8> {
-        // args { 1: SendRequest { 1: Message { 1: chat, 2: text, 3: sender } } }
-        let mut out = header(proto, MESSAGE_CALL, b"Send", seqid);
-        match proto {
-            Proto::Binary => {
-                bfield(&mut out, ttype::STRUCT, 1);
-                bfield(&mut out, ttype::STRUCT, 1);
-                bstring(&mut out, 1, chat);
-                bstring(&mut out, 2, text);
-                bstring(&mut out, 3, sender);
-            }
-            Proto::Compact => {
-                cfield(&mut out, 1, ctype::STRUCT);
-                cfield(&mut out, 1, ctype::STRUCT);
-                cstring(&mut out, 1, chat);
-                cstring(&mut out, 1, text);
-                cstring(&mut out, 1, sender);
-            }
-        }
-        out.extend([0, 0, 0]); // end of Message, of SendRequest, of args
-        out
-    }
-
-    fn pull_call(
-        proto: Proto,
-        seqid: i32,
-        chat: &[u8],
-        cursor: i64,
-        limit: i32,
-        reverse: bool,
-    ) -> Vec<u8> {
-        let mut out = header(proto, MESSAGE_CALL, b"Pull", seqid);
-        match proto {
-            Proto::Binary => {
-                bfield(&mut out, ttype::STRUCT, 2);
-                bstring(&mut out, 1, chat);
-                bfield(&mut out, ttype::I64, 2);
-                out.extend(cursor.to_be_bytes());
-                bfield(&mut out, ttype::I32, 3);
-                out.extend(limit.to_be_bytes());
-                bfield(&mut out, ttype::BOOL, 4);
-                out.push(u8::from(reverse));
-            }
-            Proto::Compact => {
-                cfield(&mut out, 2, ctype::STRUCT);
-                cstring(&mut out, 1, chat);
-                cfield(&mut out, 1, ctype::I64);
-                put_varint(&mut out, zigzag(cursor));
-                cfield(&mut out, 1, ctype::I32);
-                put_varint(&mut out, zigzag(i64::from(limit)));
-                let bool_type = if reverse {
-                    ctype::BOOL_TRUE
-                } else {
-                    ctype::BOOL_FALSE
-                };
-                cfield(&mut out, 1, bool_type);
-            }
-        }
-        out.extend([0, 0]); // end of PullRequest, end of args
-        out
-    }
-
-    fn framed(payload: &[u8]) -> Vec<u8> {
-        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
-        out.extend(payload);
-        out
-    }
-
-    /// Info blocks as Kitex and Volo clients write them: string key/values,
-    /// int key/values, an ACL token, padding.
-    fn info_blocks() -> Vec<u8> {
-        let mut out = vec![0x01];
-        out.extend(2u16.to_be_bytes());
-        for (key, value) in [("k", "v"), ("tenant", "zürich")] {
-            out.extend((key.len() as u16).to_be_bytes());
-            out.extend(key.as_bytes());
-            out.extend((value.len() as u16).to_be_bytes());
-            out.extend(value.as_bytes());
-        }
-        out.push(0x10);
-        out.extend(2u16.to_be_bytes());
-        for (key, value) in [(16u16, "3"), (9, "Pull")] {
-            out.extend(key.to_be_bytes());
-            out.extend((value.len() as u16).to_be_bytes());
-            out.extend(value.as_bytes());
-        }
-        out.push(0x11);
-        out.extend(5u16.to_be_bytes());
-        out.extend(b"token");
-        out.push(0x00);
-        out
-    }
-
-    /// A TTHeader around `payload`: `header` is everything after the fixed
-    /// part (protocol id, transforms, info), padded here to whole words.
-    fn ttheader_raw(seqid: i32, header: &[u8], payload: &[u8]) -> Vec<u8> {
-        let mut header = header.to_vec();
-        while header.len() % 4 != 0 {
-            header.push(0);
-        }
-        let mut rest = vec![0x10, 0x00, 0x00, 0x00];
-        rest.extend(seqid.to_be_bytes());
-        rest.extend(((header.len() / 4) as u16).to_be_bytes());
-        rest.extend(header);
-        rest.extend(payload);
-        framed(&rest)
-    }
-
-    fn wrap(wrap: Wrap, proto: Proto, message: &[u8]) -> Vec<u8> {
-        match wrap {
-            Wrap::Unframed => message.to_vec(),
-            Wrap::Framed => framed(message),
-            Wrap::TTHeader {
-                info,
-                framed: inner,
-            } => {
-                let protocol_id = match proto {
-                    Proto::Binary => 0,
-                    Proto::Compact => 2,
-                };
-                let mut header = vec![protocol_id, 0];
-                if info {
-                    header.extend(info_blocks());
-                }
-                let payload = if inner {
-                    framed(message)
-                } else {
-                    message.to_vec()
-                };
-                ttheader_raw(7, &header, &payload)
-            }
-        }
-    }
 
     /// Every valid request shape: both methods, both protocols, every
     /// transport; some strings long enough for multi-byte varints.
@@ -1091,8 +863,15 @@ mod tests {
                 let messages = [
                     send_call(proto, 1, b"alice:bob", b"hello", b"alice"),
                     send_call(proto, -9, b"b:a", long_text.as_bytes(), b"b"),
-                    pull_call(proto, 2, b"alice:bob", 0, 10, false),
-                    pull_call(proto, i32::MAX, b"x:y", 1_764_383_057_123_456, -1, true),
+                    pull_call(proto, 2, b"alice:bob", 0, 10, Some(false)),
+                    pull_call(
+                        proto,
+                        i32::MAX,
+                        b"x:y",
+                        1_764_383_057_123_456,
+                        -1,
+                        Some(true),
+                    ),
                 ];
                 for (index, message) in messages.iter().enumerate() {
                     let name = format!("{proto:?} {wrapping:?} #{index}");
@@ -1184,7 +963,7 @@ mod tests {
         for proto in [Proto::Binary, Proto::Compact] {
             for message in [
                 send_call(proto, 1, b"alice:bob", b"hello", b"alice"),
-                pull_call(proto, 2, b"alice:bob", 0, 10, true),
+                pull_call(proto, 2, b"alice:bob", 0, 10, Some(true)),
             ] {
                 let (end, _) = codec_consumes(&message).expect("unframed");
                 assert_eq!(end, message.len(), "{proto:?}");
@@ -1489,9 +1268,9 @@ mod tests {
 
     #[test]
     fn ttheader_headers_are_checked() {
-        let message = pull_call(Proto::Binary, 1, b"a:b", 0, 1, false);
+        let message = pull_call(Proto::Binary, 1, b"a:b", 0, 1, Some(false));
         // Header size 0 (Volo would underflow).
-        let mut bytes = ttheader_raw(1, &[], &message);
+        let mut bytes = ttheader(1, &[], &message);
         assert_eq!(&bytes[12..14], &[0, 0]);
         assert_rejected(&bytes, "TTHeader header size 0");
         // Larger than the TTHeader itself.
@@ -1503,21 +1282,21 @@ mod tests {
 
         // Info running past the header: a key of 16 bytes in 8.
         let past = [0, 0, 0x01, 0x00, 0x01, 0x00, 0x10, b'k'];
-        assert_rejected(&ttheader_raw(1, &past, &message), "runs past the header");
+        assert_rejected(&ttheader(1, &past, &message), "runs past the header");
         // Transforms past the header.
         let past = [0, 9, 0, 0];
-        assert_rejected(&ttheader_raw(1, &past, &message), "runs past the header");
+        assert_rejected(&ttheader(1, &past, &message), "runs past the header");
         // An int key/value whose value runs past.
         let past = [0, 0, 0x10, 0x00, 0x01, 0x00, 0x03, 0x00, 0x09, b'P'];
-        assert_rejected(&ttheader_raw(1, &past, &message), "runs past the header");
+        assert_rejected(&ttheader(1, &past, &message), "runs past the header");
         // A string that Volo would take as UTF-8 unchecked.
         let bad = [0, 0, 0x11, 0x00, 0x02, 0xc3, 0x28];
-        assert_rejected(&ttheader_raw(1, &bad, &message), "not valid UTF-8");
+        assert_rejected(&ttheader(1, &bad, &message), "not valid UTF-8");
         // Unknown protocol and info ids.
-        assert_rejected(&ttheader_raw(1, &[4, 0], &message), "protocol id 4");
-        assert_rejected(&ttheader_raw(1, &[0, 0, 0x20], &message), "info id 0x20");
+        assert_rejected(&ttheader(1, &[4, 0], &message), "protocol id 4");
+        assert_rejected(&ttheader(1, &[0, 0, 0x20], &message), "info id 0x20");
         // A header and nothing after it.
-        assert_rejected(&ttheader_raw(1, &[0, 0], &[]), "without a payload");
+        assert_rejected(&ttheader(1, &[0, 0], &[]), "without a payload");
     }
 
     #[test]
@@ -1533,7 +1312,7 @@ mod tests {
                 framed: true,
             },
         ] {
-            let mut message = pull_call(Proto::Binary, 1, b"ab", 0, 1, false);
+            let mut message = pull_call(Proto::Binary, 1, b"ab", 0, 1, Some(false));
             // The chat's length, at 4+4+4+4 + 3 + 3 bytes into the message.
             let at = 22;
             assert_eq!(&message[at..at + 4], &2i32.to_be_bytes());
@@ -1542,7 +1321,7 @@ mod tests {
             assert_rejected(&bytes, "string of 100 bytes does not fit");
         }
         // A message longer than its frame, one value at a time.
-        let message = pull_call(Proto::Compact, 1, b"a:b", 0, 1, false);
+        let message = pull_call(Proto::Compact, 1, b"a:b", 0, 1, Some(false));
         let mut bytes = framed(&message);
         bytes[3] -= 1;
         assert_rejected(&bytes, "runs past the end of its frame");
@@ -1610,20 +1389,17 @@ mod tests {
         // Volo decodes the message from the whole TTHeader payload and drops
         // what follows it; scanning the rest as the next request would put
         // the scanner out of step with the codec.
-        let message = pull_call(Proto::Binary, 1, b"a:b", 0, 1, false);
-        let next = pull_call(Proto::Binary, 2, b"a:b", 0, 1, false);
+        let message = pull_call(Proto::Binary, 1, b"a:b", 0, 1, Some(false));
+        let next = pull_call(Proto::Binary, 2, b"a:b", 0, 1, Some(false));
         let mut payload = framed(&message);
         payload.extend(&next[..10]);
-        let bytes = ttheader_raw(1, &[0, 0], &payload);
+        let bytes = ttheader(1, &[0, 0], &payload);
         assert_rejected(&bytes, "frame inside a TTHeader");
         // A whole request hidden after the inner frame: the codec would
         // never answer it.
         let mut payload = framed(&message);
         payload.extend(&next);
-        assert_rejected(
-            &ttheader_raw(1, &[0, 0], &payload),
-            "frame inside a TTHeader",
-        );
+        assert_rejected(&ttheader(1, &[0, 0], &payload), "frame inside a TTHeader");
     }
 
     #[test]
