@@ -13,7 +13,8 @@
 //! quarter of the run.
 //!
 //! Seeded: `FUZZ_SEED` (printed at the start) gives every task the same
-//! byte sequences again; what the server sees also depends on timing.
+//! byte sequences again (`fastrand::Rng::with_seed`); what the server sees
+//! also depends on timing.
 //! `FUZZ_SECONDS` (default 45) sets the duration; `scripts/fuzz.sh` runs
 //! it for 10 minutes.
 //!
@@ -21,13 +22,16 @@
 //! requests) panicked on bool fields and misread unknown fields; the
 //! vendored patch (vendor/pilota/PATCH.md) fixes it, so no panic is
 //! tolerated.
-mod common;
-
+//!
+//! A binary of its own, apart from `tests/it`: it loads the machine for
+//! its whole run and measures the server's memory under that load.
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Client, Framing, Redis, RpcServer};
+use fastrand::Rng;
+use harness::{ALL_FRAMINGS, Client, Framing, ProcessMemory, Redis, RpcServer};
+use rpc_server::thrift_bytes::{Proto, WRAPS, pull_call, send_call, wrap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -41,191 +45,29 @@ const MAX_PARKED: usize = 48;
 /// The server's request bound in this test.
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
-// ---- a small seeded generator ---------------------------------------------
+// ---- request bytes ----------------------------------------------------------
 
-/// splitmix64: tiny, fast, and the same sequence for the same seed.
-struct Rng(u64);
+/// What the fuzzers draw besides numbers in a range.
+trait Draw {
+    /// True `percent` times in 100.
+    fn chance(&mut self, percent: usize) -> bool;
+    fn bytes(&mut self, len: usize) -> Vec<u8>;
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T;
+}
 
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn range(&mut self, low: usize, high: usize) -> usize {
-        low + self.below(high - low)
-    }
-
+impl Draw for Rng {
     fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
+        self.usize(..100) < percent
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
+        let mut bytes = vec![0; len];
+        self.fill(&mut bytes);
+        bytes
     }
 
     fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
-
-// ---- request bytes ----------------------------------------------------------
-
-#[derive(Debug, Clone, Copy)]
-enum Proto {
-    Binary,
-    Compact,
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn zigzag(value: i64) -> u64 {
-    ((value << 1) ^ (value >> 63)) as u64
-}
-
-fn header(proto: Proto, name: &[u8], seqid: i32) -> Vec<u8> {
-    let mut out = Vec::new();
-    match proto {
-        Proto::Binary => {
-            out.extend([0x80, 0x01, 0x00, 0x01]);
-            out.extend((name.len() as i32).to_be_bytes());
-            out.extend(name);
-            out.extend(seqid.to_be_bytes());
-        }
-        Proto::Compact => {
-            out.extend([0x82, 0x21]);
-            put_varint(&mut out, u64::from(seqid as u32));
-            put_varint(&mut out, name.len() as u64);
-            out.extend(name);
-        }
-    }
-    out
-}
-
-/// A string field: binary with its id, compact with an id delta of 1.
-fn string_field(proto: Proto, out: &mut Vec<u8>, id: i16, value: &[u8]) {
-    match proto {
-        Proto::Binary => {
-            out.push(11);
-            out.extend(id.to_be_bytes());
-            out.extend((value.len() as i32).to_be_bytes());
-        }
-        Proto::Compact => {
-            out.push(0x18);
-            put_varint(out, value.len() as u64);
-        }
-    }
-    out.extend(value);
-}
-
-fn send_message(proto: Proto, seqid: i32, chat: &[u8], text: &[u8], sender: &[u8]) -> Vec<u8> {
-    // args { 1: SendRequest { 1: Message { 1: chat, 2: text, 3: sender } } }
-    let mut out = header(proto, b"Send", seqid);
-    match proto {
-        Proto::Binary => out.extend([12, 0, 1, 12, 0, 1]),
-        Proto::Compact => out.extend([0x1c, 0x1c]),
-    }
-    string_field(proto, &mut out, 1, chat);
-    string_field(proto, &mut out, 2, text);
-    string_field(proto, &mut out, 3, sender);
-    out.extend([0, 0, 0]);
-    out
-}
-
-fn pull_message(proto: Proto, seqid: i32, chat: &[u8], cursor: i64, limit: i32) -> Vec<u8> {
-    let mut out = header(proto, b"Pull", seqid);
-    match proto {
-        Proto::Binary => {
-            out.extend([12, 0, 2]);
-            string_field(proto, &mut out, 1, chat);
-            out.extend([10, 0, 2]);
-            out.extend(cursor.to_be_bytes());
-            out.extend([8, 0, 3]);
-            out.extend(limit.to_be_bytes());
-            out.extend([2, 0, 4, 1]);
-        }
-        Proto::Compact => {
-            out.push(0x2c);
-            string_field(proto, &mut out, 1, chat);
-            out.push(0x16);
-            put_varint(&mut out, zigzag(cursor));
-            out.push(0x15);
-            put_varint(&mut out, zigzag(i64::from(limit)));
-            // Reverse set or left out.
-            if seqid % 4 == 0 {
-                out.push(0x11);
-            }
-        }
-    }
-    out.extend([0, 0]);
-    out
-}
-
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
-    out.extend(payload);
-    out
-}
-
-fn ttheader(rng: &mut Rng, proto: Proto, payload: &[u8]) -> Vec<u8> {
-    let mut header = vec![
-        match proto {
-            Proto::Binary => 0,
-            Proto::Compact => 2,
-        },
-        0,
-    ];
-    if rng.chance(50) {
-        header.push(0x01);
-        header.extend(1u16.to_be_bytes());
-        for item in [&b"tenant"[..], b"fuzz"] {
-            header.extend((item.len() as u16).to_be_bytes());
-            header.extend(item);
-        }
-        header.push(0x10);
-        header.extend(1u16.to_be_bytes());
-        header.extend(16u16.to_be_bytes());
-        header.extend(1u16.to_be_bytes());
-        header.push(b'3');
-    }
-    while header.len() % 4 != 0 {
-        header.push(0);
-    }
-    let mut rest = vec![0x10, 0x00, 0x00, 0x00];
-    rest.extend((rng.next_u64() as u32).to_be_bytes());
-    rest.extend(((header.len() / 4) as u16).to_be_bytes());
-    rest.extend(header);
-    if rng.chance(50) {
-        rest.extend(framed(payload));
-    } else {
-        rest.extend(payload);
-    }
-    framed(&rest)
-}
-
-fn wrap(rng: &mut Rng, framing: Framing, proto: Proto, message: &[u8]) -> Vec<u8> {
-    match framing {
-        Framing::Unframed => message.to_vec(),
-        Framing::Framed => framed(message),
-        Framing::TTHeader => ttheader(rng, proto, message),
+        items[self.usize(..items.len())]
     }
 }
 
@@ -233,7 +75,7 @@ fn member(rng: &mut Rng) -> Vec<u8> {
     // The fuzzers' rooms are made of these; the well-behaved rooms are not.
     let names: [&[u8]; 6] = [b"f", b"z", b"fz", b"\xc3\xa9", b"", b"f:z"];
     if rng.chance(5) {
-        vec![b'f'; rng.range(120, 140)]
+        vec![b'f'; rng.usize(120..140)]
     } else {
         rng.pick(&names).to_vec()
     }
@@ -246,20 +88,26 @@ fn request(rng: &mut Rng) -> Vec<u8> {
     } else {
         Proto::Compact
     };
-    let framing = rng.pick(&common::ALL_FRAMINGS);
+    let wrapping = rng.pick(&WRAPS);
     let (a, b) = (member(rng), member(rng));
     let chat = [a.as_slice(), b":", b.as_slice()].concat();
-    let seqid = rng.next_u64() as i32;
+    let seqid = rng.i32(..);
     let message = if rng.chance(50) {
         let text_len = rng.pick(&[0, 5, 200, 3000]);
         let text = rng.bytes(text_len);
         let sender = if rng.chance(80) { a } else { b"x".to_vec() };
-        send_message(proto, seqid, &chat, &text, &sender)
+        send_call(proto, seqid, &chat, &text, &sender)
     } else {
         let limit = rng.pick(&[0, 1, 10, 1000, -1]);
-        pull_message(proto, seqid, &chat, rng.pick(&[0, 1, -5, i64::MAX]), limit)
+        let cursor = rng.pick(&[0, 1, -5, i64::MAX]);
+        // Reverse set, or (in compact) sometimes left out.
+        let reverse = match proto {
+            Proto::Binary => Some(true),
+            Proto::Compact => (seqid % 4 == 0).then_some(true),
+        };
+        pull_call(proto, seqid, &chat, cursor, limit, reverse)
     };
-    wrap(rng, framing, proto, &message)
+    wrap(wrapping, proto, &message)
 }
 
 const EXTREMES: [u32; 10] = [
@@ -279,61 +127,61 @@ const EXTREMES: [u32; 10] = [
 /// value (where lengths, counts and frame sizes live), a duplicated or a
 /// removed segment, segments shuffled, bytes inserted, trailing garbage.
 fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
-    for _ in 0..rng.range(1, 4) {
+    for _ in 0..rng.usize(1..4) {
         if bytes.is_empty() {
             return;
         }
         let len = bytes.len();
-        match rng.below(9) {
+        match rng.usize(..9) {
             0 => {
-                for _ in 0..rng.range(1, 9) {
-                    let at = rng.below(len);
-                    bytes[at] ^= 1 << rng.below(8);
+                for _ in 0..rng.usize(1..9) {
+                    let at = rng.usize(..len);
+                    bytes[at] ^= 1 << rng.usize(..8);
                 }
             }
-            1 => bytes.truncate(rng.below(len)),
+            1 => bytes.truncate(rng.usize(..len)),
             2 | 3 => {
                 // Length fields sit at the start and after headers: favour
                 // the first bytes.
                 let at = if rng.chance(50) {
-                    rng.below(len.min(32))
+                    rng.usize(..len.min(32))
                 } else {
-                    rng.below(len)
+                    rng.usize(..len)
                 };
                 let word = rng.pick(&EXTREMES).to_be_bytes();
                 let end = (at + 4).min(len);
                 bytes[at..end].copy_from_slice(&word[..end - at]);
             }
             4 => {
-                let at = rng.below(len);
-                let end = (at + rng.range(1, 64)).min(len);
+                let at = rng.usize(..len);
+                let end = (at + rng.usize(1..64)).min(len);
                 let segment = bytes[at..end].to_vec();
-                let to = rng.below(bytes.len() + 1);
+                let to = rng.usize(..bytes.len() + 1);
                 bytes.splice(to..to, segment);
             }
             5 => {
-                let at = rng.below(len);
-                let end = (at + rng.range(1, 16)).min(len);
+                let at = rng.usize(..len);
+                let end = (at + rng.usize(1..16)).min(len);
                 bytes.drain(at..end);
             }
             6 => {
                 let mut pieces: Vec<Vec<u8>> = bytes
-                    .chunks(rng.range(1, len + 1))
+                    .chunks(rng.usize(1..len + 1))
                     .map(<[u8]>::to_vec)
                     .collect();
                 for i in (1..pieces.len()).rev() {
-                    pieces.swap(i, rng.below(i + 1));
+                    pieces.swap(i, rng.usize(..i + 1));
                 }
                 *bytes = pieces.concat();
             }
             7 => {
-                let at = rng.below(len + 1);
-                let count = rng.range(1, 8);
+                let at = rng.usize(..len + 1);
+                let count = rng.usize(1..8);
                 let new = rng.bytes(count);
                 bytes.splice(at..at, new);
             }
             _ => {
-                let count = rng.range(1, 64);
+                let count = rng.usize(1..64);
                 let garbage = rng.bytes(count);
                 bytes.extend(garbage);
             }
@@ -352,18 +200,18 @@ fn noise(rng: &mut Rng) -> Vec<u8> {
         b"GET / HTTP/1.1\r\n",
     ];
     let mut out = rng.pick(&starts).to_vec();
-    let len = rng.range(1, 1500);
+    let len = rng.usize(1..1500);
     out.extend(rng.bytes(len));
     out
 }
 
 /// A request that declares nearly the whole request bound and sends it.
 fn large(rng: &mut Rng) -> Vec<u8> {
-    let text_len = MAX_REQUEST_BYTES - 100 - rng.below(1000);
+    let text_len = MAX_REQUEST_BYTES - 100 - rng.usize(..1000);
     let text = vec![b't'; text_len];
-    let message = send_message(Proto::Binary, 1, b"fz:z", &text, b"fz");
-    let framing = rng.pick(&common::ALL_FRAMINGS);
-    let mut bytes = wrap(rng, framing, Proto::Binary, &message);
+    let message = send_call(Proto::Binary, 1, b"fz:z", &text, b"fz");
+    let wrapping = rng.pick(&WRAPS);
+    let mut bytes = wrap(wrapping, Proto::Binary, &message);
     if rng.chance(50) {
         mutate(rng, &mut bytes);
     }
@@ -402,7 +250,7 @@ async fn write(rng: &mut Rng, stream: &mut TcpStream, bytes: &[u8], stats: &mut 
     let mut rest = bytes;
     while !rest.is_empty() {
         let n = if rng.chance(30) {
-            rng.range(1, rest.len() + 1)
+            rng.usize(1..rest.len() + 1)
         } else {
             rest.len().min(64 * 1024)
         };
@@ -432,7 +280,7 @@ async fn drain(stream: &mut TcpStream, wait: Duration, stats: &mut Stats) {
 }
 
 async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let mut stats = Stats::default();
     let mut parked: Vec<TcpStream> = Vec::new();
     while Instant::now() < until {
@@ -440,8 +288,8 @@ async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let wait = Duration::from_millis(rng.range(20, 400) as u64);
-        match rng.below(20) {
+        let wait = Duration::from_millis(rng.usize(20..400) as u64);
+        match rng.usize(..20) {
             // Random bytes.
             0..=3 => {
                 let bytes = noise(&mut rng);
@@ -453,10 +301,10 @@ async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
             // connection.
             4..=10 => {
                 let mut bytes = Vec::new();
-                for _ in 0..rng.below(3) {
+                for _ in 0..rng.usize(..3) {
                     bytes.extend(request(&mut rng));
                 }
-                for _ in 0..rng.range(1, 4) {
+                for _ in 0..rng.usize(1..4) {
                     let mut bad = request(&mut rng);
                     mutate(&mut rng, &mut bad);
                     bytes.extend(bad);
@@ -467,7 +315,7 @@ async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
             }
             // Valid requests, pipelined; the replies sometimes not read.
             11..=12 => {
-                let bytes: Vec<u8> = (0..rng.range(1, 6))
+                let bytes: Vec<u8> = (0..rng.usize(1..6))
                     .flat_map(|_| request(&mut rng))
                     .collect();
                 if write(&mut rng, &mut stream, &bytes, &mut stats).await && rng.chance(70) {
@@ -477,7 +325,7 @@ async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
             // Half-sent, and left open.
             13..=15 => {
                 let bytes = request(&mut rng);
-                let cut = rng.below(bytes.len());
+                let cut = rng.usize(..bytes.len());
                 if write(&mut rng, &mut stream, &bytes[..cut], &mut stats).await {
                     if parked.len() >= MAX_PARKED {
                         parked.remove(0);
@@ -491,13 +339,13 @@ async fn fuzz(addr: SocketAddr, seed: u64, until: Instant) -> Stats {
                 let stop = if rng.chance(50) {
                     bytes.len()
                 } else {
-                    rng.below(bytes.len())
+                    rng.usize(..bytes.len())
                 };
-                for piece in bytes[..stop].chunks(rng.range(1, 4)) {
+                for piece in bytes[..stop].chunks(rng.usize(1..4)) {
                     if !write(&mut rng, &mut stream, piece, &mut stats).await {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(rng.range(1, 40) as u64)).await;
+                    tokio::time::sleep(Duration::from_millis(rng.usize(1..40) as u64)).await;
                 }
                 drain(&mut stream, wait, &mut stats).await;
             }
@@ -532,14 +380,14 @@ async fn behave(
     until: Instant,
 ) -> Result<Vec<String>, String> {
     let client = Client::new(addr, framing);
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let (first, second) = chat.split_once(':').expect("a room");
     let mut acknowledged = Vec::new();
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
         let sender = if n % 2 == 0 { first } else { second };
-        let filler = "é李x".repeat(rng.below(300));
+        let filler = "é李x".repeat(rng.usize(..300));
         let text = format!("{framing:?} {n} {filler}");
         let started = Instant::now();
         let sent = client.send_text(&chat, sender, &text).await;
@@ -559,33 +407,12 @@ async fn behave(
         if took > Duration::from_secs(3) {
             eprintln!("fuzz_wire: {framing:?} send+pull #{n} took {took:?}");
         }
-        tokio::time::sleep(Duration::from_millis(rng.range(2, 15) as u64)).await;
+        tokio::time::sleep(Duration::from_millis(rng.usize(2..15) as u64)).await;
     }
     Ok(acknowledged)
 }
 
 // ---- the server's memory -------------------------------------------------------
-
-/// VmRSS and VmHWM of `pid`, in bytes.
-fn memory(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|line| line.starts_with(name))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // The state follows the parenthesised command name.
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X")
-    })
-}
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
@@ -629,7 +456,7 @@ async fn the_server_survives_fuzzing_while_serving_others() {
     let context = format!("FUZZ_SEED={seed}");
 
     let redis = Redis::start();
-    let server = RpcServer::start(&[
+    let mut server = RpcServer::start(&[
         ("REDIS_URL", redis.url()),
         ("RPC_READ_TIMEOUT_MS", "1000".to_owned()),
         ("RPC_IDLE_TIMEOUT_MS", "10000".to_owned()),
@@ -640,15 +467,15 @@ async fn the_server_survives_fuzzing_while_serving_others() {
     ]);
     server.wait_storage_ready().await;
     let addr = server.addr();
-    let pid = server.pid().expect("the server runs");
-    let (rss_at_start, _) = memory(pid).expect("the server's /proc status");
+    let pid = server.pid();
+    let rss_at_start = server.memory().rss;
 
     let until = Instant::now() + Duration::from_secs(seconds);
     let fuzzers: Vec<_> = (0..ATTACKERS)
         .map(|index| tokio::spawn(fuzz(addr, seed.wrapping_add(index), until)))
         .collect();
     let tag = seed % 100_000;
-    let rooms: Vec<(Framing, String)> = common::ALL_FRAMINGS
+    let rooms: Vec<(Framing, String)> = ALL_FRAMINGS
         .iter()
         .map(|&framing| (framing, format!("good{framing:?}{tag}:peer{tag}")))
         .collect();
@@ -667,8 +494,8 @@ async fn the_server_survives_fuzzing_while_serving_others() {
         let samples = Arc::clone(&samples);
         tokio::spawn(async move {
             while Instant::now() < until + Duration::from_secs(2) {
-                if let Some(sample) = memory(pid) {
-                    samples.lock().unwrap().push(sample);
+                if let Some(sample) = ProcessMemory::of(pid) {
+                    samples.lock().unwrap().push((sample.rss, sample.peak));
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -698,12 +525,12 @@ async fn the_server_survives_fuzzing_while_serving_others() {
     sampler.await.expect("sampler");
 
     assert!(
-        alive(pid),
+        server.is_running(),
         "{context}: the server died; its log:\n{}",
         server.log()
     );
     // It still serves everyone, in every framing, on new connections.
-    for framing in common::ALL_FRAMINGS {
+    for framing in ALL_FRAMINGS {
         let client = Client::new(addr, framing);
         let sender = format!("after{tag}");
         let chat = format!("{sender}:{framing:?}");
@@ -714,7 +541,7 @@ async fn the_server_survives_fuzzing_while_serving_others() {
     let reader = Client::new(addr, Framing::Unframed);
     for ((framing, chat), texts) in rooms.iter().zip(&acknowledged) {
         assert!(!texts.is_empty(), "{context}: {framing:?} sent nothing");
-        let stored = common::texts(&reader.pull_all(chat, 0, 100, false).await);
+        let stored = harness::texts(&reader.pull_all(chat, 0, 100, false).await);
         assert!(
             stored == *texts,
             "{context}: room {chat}: {} stored, {} acknowledged",
@@ -732,7 +559,10 @@ async fn the_server_survives_fuzzing_while_serving_others() {
 
     let samples = samples.lock().unwrap().clone();
     let peak_rss = samples.iter().map(|(rss, _)| *rss).max().unwrap_or(0);
-    let (final_rss, hwm) = memory(pid).expect("the server's /proc status");
+    let ProcessMemory {
+        rss: final_rss,
+        peak: hwm,
+    } = server.memory();
     let log = server.log();
     let panics = panics(&log);
     println!(

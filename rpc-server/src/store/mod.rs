@@ -5,7 +5,7 @@
 //! - [`member`]: how one message is kept, in both (compact or JSON).
 //!
 //! Both give the same guarantees, checked by one conformance suite
-//! (`rpc-server/tests/store_conformance.rs`): `send_time` is strictly
+//! (`rpc-server/tests/it/store_conformance.rs`): `send_time` is strictly
 //! increasing within a room, so it identifies a message in its room and
 //! works as an exact, inclusive page cursor; and both apply the same
 //! [`Retention`] where messages are written.

@@ -1,13 +1,10 @@
 //! One conformance suite, run against every `MessageStore`: the in-memory
 //! store and the Redis store on a real `redis-server`, on a real Redis
 //! Cluster (three primaries, three replicas) and behind real Sentinels.
-mod common;
-
-use common::redis_topologies;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use harness::topologies;
 use rpc_server::room::{PageQuery, Room};
 use rpc_server::store::redis::RedisOptions;
 use rpc_server::store::{
@@ -19,7 +16,7 @@ use rpc_server::store::{
 struct Fixture<S> {
     first: Arc<S>,
     second: Arc<S>,
-    _redis: Option<common::Redis>,
+    _redis: Option<harness::Redis>,
     /// A shared topology (cluster, sentinel) kept up while the test runs.
     _topology: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
@@ -84,7 +81,7 @@ async fn redis_handles(
 }
 
 async fn single_redis(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
-    let redis = common::Redis::start();
+    let redis = harness::Redis::start();
     let [first, second] = redis_handles(redis.url(), "test:".into(), formats, retention).await;
     Fixture {
         first,
@@ -115,12 +112,12 @@ async fn shared_topology(
 }
 
 async fn cluster_with(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
-    let cluster = redis_topologies::shared_cluster();
+    let cluster = topologies::shared_cluster();
     shared_topology(cluster.url(), cluster, formats, retention).await
 }
 
 async fn sentinel_with(formats: Formats, retention: Retention) -> Fixture<RedisStore> {
-    let sentinel = redis_topologies::shared_sentinel();
+    let sentinel = topologies::shared_sentinel();
     shared_topology(sentinel.url(), sentinel, formats, retention).await
 }
 
@@ -705,7 +702,7 @@ async fn redis_layout_is_one_sorted_set_per_room_with_compact_members() {
 
 #[tokio::test]
 async fn redis_json_format_writes_what_earlier_versions_wrote_and_both_are_read() {
-    let redis = common::Redis::start();
+    let redis = harness::Redis::start();
     let options = |format| RedisOptions {
         url: redis.url(),
         pool_size: 1,
@@ -822,12 +819,12 @@ async fn a_full_redis_refuses_sends_and_loses_nothing() {
 /// history: the store says so loudly as it connects.
 #[tokio::test]
 async fn an_evicting_redis_is_warned_about_at_connect() {
-    let redis = common::Redis::start();
+    let redis = harness::Redis::start();
     assert_eq!(
         redis.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]),
         "OK"
     );
-    let log = common::CapturedLog::default();
+    let log = harness::CapturedLog::default();
     let _default = tracing::dispatcher::set_default(&log.dispatch());
     let options = RedisOptions {
         url: redis.url(),
@@ -839,7 +836,7 @@ async fn an_evicting_redis_is_warned_about_at_connect() {
     };
     let store = RedisStore::connect(&options).unwrap();
     store.wait_connected().await.unwrap();
-    common::eventually("the eviction warning", Duration::from_secs(5), || {
+    harness::eventually("the eviction warning", Duration::from_secs(5), || {
         let text = log.text();
         async move { text.contains("ERROR") && text.contains("DELETE WHOLE ROOMS") }
     })

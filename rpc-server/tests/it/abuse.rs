@@ -1,164 +1,44 @@
 //! Hostile clients against the real binary on a real Redis: each test
 //! reproduces one way a client (or a stalled Redis) used to crash, poison or
 //! exhaust the server, and checks the bounded outcome it gets now.
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Client, Framing, Redis, free_port, texts, wait_until};
+use harness::{Client, Framing, Redis, RpcServer, texts, wait_until};
+use rpc_server::thrift_bytes::{Proto, framed, send_call};
 
-/// The rpc-server binary, started through `sh` so that its open file limit
-/// can be lowered, with its log kept for inspection.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(redis: &Redis, envs: &[(&str, &str)], open_files: Option<u32>) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("rpc-server.log");
-        let port = free_port();
-        let limit = open_files.map_or(String::new(), |n| format!("ulimit -n {n} && "));
-        let child = Command::new("sh")
-            .args([
-                "-c",
-                &format!("{limit}exec \"$0\""),
-                env!("CARGO_BIN_EXE_rpc-server"),
-            ])
-            .env("RPC_LISTEN", format!("127.0.0.1:{port}"))
-            .env("REDIS_URL", redis.url())
-            .env("RUST_LOG", "info")
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        wait_until("rpc-server to listen", Duration::from_secs(20), || {
-            TcpStream::connect(server.addr()).is_ok()
-        });
-        server
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn assert_alive(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "rpc-server exited; log:\n{}",
-            self.log()
-        );
-    }
-
-    /// A figure from /proc/<pid>/status, in KiB (VmRSS, VmHWM).
-    fn memory_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn terminate(&mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("rpc-server did not exit within {within:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on `redis`, with these settings besides.
+fn binary_on(redis: &Redis, envs: &[(&str, &str)]) -> RpcServer {
+    let mut all = vec![("REDIS_URL", redis.url())];
+    all.extend(envs.iter().map(|(name, value)| (*name, value.to_string())));
+    RpcServer::start(&all)
 }
 
 /// A good client still gets served: one Send and one Pull in a room of its
 /// own.
 async fn assert_serves(addr: SocketAddr) {
     let client = Client::new(addr, Framing::Unframed);
-    let room = format!("probe{}:x", fastrand_u32());
+    let room = format!("probe{}:x", fastrand::u32(..));
     let sent = client.send_text(&room, "x", "still here").await;
     assert_eq!((sent.code, sent.msg.as_str()), (0, "success"));
     let page = client.pull_page(&room, 0, 10, false).await;
     assert_eq!(texts(&page.messages.unwrap()), ["still here"]);
 }
 
-fn fastrand_u32() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-}
-
-fn string_field(id: i16, bytes: &[u8]) -> Vec<u8> {
-    let mut field = vec![11];
-    field.extend(id.to_be_bytes());
-    field.extend((bytes.len() as i32).to_be_bytes());
-    field.extend(bytes);
-    field
-}
-
 /// An unframed strict-binary Send call with raw string bytes.
-fn send_call(chat: &[u8], sender: &[u8], text: &[u8]) -> Vec<u8> {
-    let mut call = vec![0x80, 0x01, 0x00, 0x01];
-    call.extend(4i32.to_be_bytes());
-    call.extend(b"Send");
-    call.extend(7i32.to_be_bytes());
-    call.extend([12, 0, 1, 12, 0, 1]); // args.req, SendRequest.message
-    call.extend(string_field(1, chat));
-    call.extend(string_field(2, text));
-    call.extend(string_field(3, sender));
-    call.extend([0, 0, 0]);
-    call
+fn send(chat: &[u8], sender: &[u8], text: &[u8]) -> Vec<u8> {
+    send_call(Proto::Binary, 7, chat, text, sender)
 }
 
-/// Where `send_call(b"a:b", _, _)` has the text's length: a 16-byte message
+/// Where `send(b"a:b", _, _)` has the text's length: a 16-byte message
 /// header, two struct headers, the chat field (3 + 4 + 3), the text's field
 /// header.
 const TEXT_LENGTH_AT: usize = 16 + 6 + 10 + 3;
-/// Where any `send_call` has the chat's length.
+/// Where any `send` has the chat's length.
 const CHAT_LENGTH_AT: usize = 16 + 6 + 3;
-
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
-    bytes.extend(payload);
-    bytes
-}
 
 /// Sends `bytes` on a new connection and returns what comes back until the
 /// server closes it or `within` passes; `None` if it was still open then.
@@ -223,10 +103,8 @@ async fn connections_past_the_limit_are_refused_and_the_server_stays_up() {
     let redis = Redis::start();
     // 256 descriptors: the server keeps 64 for itself plus one per Redis
     // connection and admits the rest.
-    let mut server = Server::start(&redis, &[], Some(256));
-    wait_until("the limit to be logged", Duration::from_secs(10), || {
-        server.log().contains("rpc-server listening")
-    });
+    let mut server = RpcServer::start_with_open_files(&[("REDIS_URL", redis.url())], 256);
+    // Logged before the listeners are reported bound.
     let log = server.log();
     assert!(log.contains("max_connections=191"), "{log}");
 
@@ -254,16 +132,16 @@ async fn connections_past_the_limit_are_refused_and_the_server_stays_up() {
 #[tokio::test]
 async fn huge_declared_lengths_are_refused_without_allocating() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis, &[], None);
+    let mut server = binary_on(&redis, &[]);
     let addr = server.addr();
-    let before = server.memory_kib("VmRSS");
+    let before = server.memory().rss / 1024;
 
     // Four clients each start a Send whose text declares 1 GiB and stream
     // bytes at it; the server must close them as soon as the length is read.
     let senders: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(move || {
-                let mut call = send_call(b"a:b", b"a", b"");
+                let mut call = send(b"a:b", b"a", b"");
                 call.truncate(TEXT_LENGTH_AT);
                 call.extend((1i32 << 30).to_be_bytes());
                 let mut stream = TcpStream::connect(addr).unwrap();
@@ -297,7 +175,7 @@ async fn huge_declared_lengths_are_refused_without_allocating() {
         assert!(exchange(addr, &bytes, Duration::from_secs(3)).is_some());
     }
     server.assert_alive();
-    let peak = server.memory_kib("VmHWM");
+    let peak = server.memory().peak / 1024;
     assert!(
         peak < 64 * 1024,
         "peak RSS {peak} KiB (was {before} KiB at start)"
@@ -308,13 +186,13 @@ async fn huge_declared_lengths_are_refused_without_allocating() {
 #[tokio::test]
 async fn invalid_utf8_is_refused_and_unreadable_history_does_not_break_pulls() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis, &[], None);
+    let mut server = binary_on(&redis, &[]);
     let addr = server.addr();
     for (call, field) in [
-        (send_call(b"u8a:u8b", b"u8a", &[0xff, 0xfe]), "text"),
-        (send_call(&[b'a', b':', 0x80], b"a", b"x"), "chat"),
-        (send_call(&[0xf0], b"a", b"x"), "chat"),
-        (send_call(b"a:b", &[0xff], b"x"), "sender"),
+        (send(b"u8a:u8b", b"u8a", &[0xff, 0xfe]), "text"),
+        (send(&[b'a', b':', 0x80], b"a", b"x"), "chat"),
+        (send(&[0xf0], b"a", b"x"), "chat"),
+        (send(b"a:b", &[0xff], b"x"), "sender"),
     ] {
         assert_eq!(
             one_reply(addr, &call),
@@ -368,18 +246,18 @@ async fn invalid_utf8_is_refused_and_unreadable_history_does_not_break_pulls() {
 #[tokio::test]
 async fn malformed_frames_close_one_connection_and_nothing_else() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis, &[], None);
+    let mut server = binary_on(&redis, &[]);
     let addr = server.addr();
     let mut ttheader_size_zero = 14u32.to_be_bytes().to_vec();
     ttheader_size_zero.extend([0x10, 0x00, 0, 0, 0, 0, 0, 1, 0, 0]);
     ttheader_size_zero.extend([0x80, 0x01, 0, 1]);
     // A framed call whose text claims more bytes than the frame holds.
-    let mut past_frame = send_call(b"a:b", b"a", b"0123456789");
+    let mut past_frame = send(b"a:b", b"a", b"0123456789");
     past_frame[TEXT_LENGTH_AT..TEXT_LENGTH_AT + 4].copy_from_slice(&1000i32.to_be_bytes());
     let past_frame = framed(&past_frame);
-    let mut negative = send_call(b"a:b", b"a", b"x");
+    let mut negative = send(b"a:b", b"a", b"x");
     negative[CHAT_LENGTH_AT..CHAT_LENGTH_AT + 4].copy_from_slice(&(-1i32).to_be_bytes());
-    let mut exception = send_call(b"a:b", b"a", b"x");
+    let mut exception = send(b"a:b", b"a", b"x");
     exception[3] = 3;
 
     for (name, bytes) in [
@@ -407,13 +285,12 @@ async fn malformed_frames_close_one_connection_and_nothing_else() {
 #[tokio::test]
 async fn requests_that_never_finish_and_idle_connections_are_closed() {
     let redis = Redis::start();
-    let mut server = Server::start(
+    let mut server = binary_on(
         &redis,
         &[
             ("RPC_READ_TIMEOUT_MS", "800"),
             ("RPC_IDLE_TIMEOUT_MS", "1500"),
         ],
-        None,
     );
     let addr = server.addr();
     let started = Instant::now();
@@ -427,7 +304,7 @@ async fn requests_that_never_finish_and_idle_connections_are_closed() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // One byte every 300 ms: never whole within 800 ms.
-    let call = send_call(b"slow:loris", b"slow", b"x");
+    let call = send(b"slow:loris", b"slow", b"x");
     let mut stream = TcpStream::connect(addr).unwrap();
     let started = Instant::now();
     let mut closed = false;
@@ -478,7 +355,7 @@ fn answers_within(port: u16, timeout: Duration) -> bool {
 #[tokio::test]
 async fn a_send_that_may_be_stored_never_says_retry() {
     let redis = Redis::start();
-    let server = Server::start(&redis, &[("STORAGE_TIMEOUT_MS", "300")], None);
+    let server = binary_on(&redis, &[("STORAGE_TIMEOUT_MS", "300")]);
     let client = std::sync::Arc::new(Client::new(server.addr(), Framing::Unframed));
     assert_eq!(client.send_text("st:all", "st", "warm-up").await.code, 0);
 
@@ -545,7 +422,7 @@ async fn a_send_that_may_be_stored_never_says_retry() {
 #[tokio::test]
 async fn outages_and_garbage_do_not_flood_the_log() {
     let mut redis = Redis::start();
-    let server = Server::start(&redis, &[], None);
+    let server = binary_on(&redis, &[]);
     let addr = server.addr();
     redis.stop();
     let client = Client::new(addr, Framing::Unframed);
@@ -575,15 +452,15 @@ async fn outages_and_garbage_do_not_flood_the_log() {
 #[tokio::test]
 async fn nothing_is_accepted_after_sigterm() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis, &[], None);
+    let mut server = binary_on(&redis, &[]);
     let addr = server.addr();
     // An open connection makes Volo wait 2 s before it drains.
     let client = Client::new(addr, Framing::Unframed);
     assert_eq!(client.send_text("late:x", "x", "before").await.code, 0);
 
-    server.terminate();
+    server.send_sigterm();
     std::thread::sleep(Duration::from_millis(300));
-    let late = send_call(b"late:x", b"x", b"after");
+    let late = send(b"late:x", b"x", b"after");
     if let Ok(mut stream) = TcpStream::connect(addr) {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -607,11 +484,11 @@ async fn nothing_is_accepted_after_sigterm() {
 #[tokio::test]
 async fn half_sent_requests_on_many_connections_are_bounded_together() {
     let redis = Redis::start();
-    let mut server = Server::start(&redis, &[("MAX_PENDING_REQUEST_BYTES", "8388608")], None);
+    let mut server = binary_on(&redis, &[("MAX_PENDING_REQUEST_BYTES", "8388608")]);
     let addr = server.addr();
     // 40 connections each start a Send of a 900 KB text and stop at 400 KB:
     // 16 MB of requests in progress against a bound of 8 MiB.
-    let mut call = send_call(b"a:b", b"a", b"");
+    let mut call = send(b"a:b", b"a", b"");
     call.truncate(TEXT_LENGTH_AT);
     call.extend(900_000i32.to_be_bytes());
     call.extend(vec![b'x'; 400_000]);
@@ -645,7 +522,7 @@ async fn half_sent_requests_on_many_connections_are_bounded_together() {
     }
     assert!(closed >= 15, "only {closed} of 40 connections were closed");
     server.assert_alive();
-    let rss = server.memory_kib("VmRSS");
+    let rss = server.memory().rss / 1024;
     assert!(
         rss < 48 * 1024,
         "RSS {rss} KiB with {closed} connections closed"

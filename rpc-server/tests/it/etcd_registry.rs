@@ -1,14 +1,14 @@
-//! Registration in a real etcd, as kitex-contrib/registry-etcd lays it out.
-mod common;
+//! Registration in a real etcd, as kitex-contrib/registry-etcd lays it out:
+//! in-process, and the binary where a signal ends it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::proxy::Proxy;
-use common::{Client, Etcd, Framing, RpcServer, eventually};
 use etcd_client::GetOptions;
+use harness::proxy::Proxy;
+use harness::{Client, Etcd, Framing, InProcessServer, RpcServer, eventually};
 use tokio::task::JoinHandle;
 
 const PREFIX: &str = "kitex/registry-etcd/demo.rpc.server/";
@@ -35,17 +35,23 @@ async fn registrations(etcd: &Etcd) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-fn server_with(etcd_endpoint: String, ttl: &str) -> RpcServer {
+/// The binary, registering through its environment (as deployments
+/// configure it) with a lease of `ttl` seconds.
+fn binary_with(etcd_endpoint: String, ttl: &str) -> RpcServer {
     RpcServer::start(&[
         ("ETCD_ENDPOINTS", etcd_endpoint),
         ("KITEX_ETCD_REGISTRY_LEASE_TTL", ttl.to_owned()),
     ])
 }
 
+fn in_process_with(etcd_endpoint: &str, ttl: &str) -> InProcessServer {
+    InProcessServer::start(&["--etcd-endpoints", etcd_endpoint, "--etcd-lease-ttl", ttl])
+}
+
 #[tokio::test]
 async fn registers_like_kitex_and_deregisters_on_sigterm() {
     let etcd = Etcd::start();
-    let mut server = server_with(format!("http://{}", etcd.endpoint()), "7");
+    let mut server = binary_with(format!("http://{}", etcd.endpoint()), "7");
     let address = server.addr().to_string();
     eventually("the registration", Duration::from_secs(10), || async {
         !registrations(&etcd).await.is_empty()
@@ -93,7 +99,7 @@ async fn registers_like_kitex_and_deregisters_on_sigterm() {
 #[tokio::test]
 async fn registers_again_after_etcd_loses_everything() {
     let mut etcd = Etcd::start();
-    let server = server_with(etcd.endpoint(), "2");
+    let server = in_process_with(&etcd.endpoint(), "2");
     eventually("the registration", Duration::from_secs(10), || async {
         registrations(&etcd).await.len() == 1
     })
@@ -116,8 +122,8 @@ async fn registers_again_after_etcd_loses_everything() {
 
 #[tokio::test]
 async fn serves_while_etcd_is_down_and_registers_once_it_is_up() {
-    let port = common::free_port();
-    let server = server_with(format!("127.0.0.1:{port}"), "5");
+    let port = harness::free_port();
+    let server = in_process_with(&format!("127.0.0.1:{port}"), "5");
     let client = Client::new(server.addr(), Framing::Unframed);
     assert_eq!(client.send_text("u:v", "u", "no etcd yet").await.code, 0);
 
@@ -132,10 +138,13 @@ async fn serves_while_etcd_is_down_and_registers_once_it_is_up() {
 #[tokio::test]
 async fn advertise_address_overrides_the_key() {
     let etcd = Etcd::start();
-    let server = RpcServer::start(&[
-        ("ETCD_ENDPOINTS", etcd.endpoint()),
-        ("RPC_ADVERTISE_ADDR", "rpc-server:8888".to_owned()),
-        ("RPC_SERVICE_NAME", "demo.rpc.server".to_owned()),
+    let server = InProcessServer::start(&[
+        "--etcd-endpoints",
+        &etcd.endpoint(),
+        "--advertise-addr",
+        "rpc-server:8888",
+        "--service-name",
+        "demo.rpc.server",
     ]);
     eventually("the registration", Duration::from_secs(10), || async {
         registrations(&etcd).await.len() == 1
@@ -201,7 +210,7 @@ impl Pinger {
 async fn registers_again_after_a_half_open_connection() {
     let etcd = Etcd::start();
     let proxy = Proxy::start(SocketAddr::from(([127, 0, 0, 1], etcd.port))).await;
-    let mut server = server_with(proxy.addr().to_string(), "3");
+    let mut server = binary_with(proxy.addr().to_string(), "3");
     let pinger = Pinger::start(server.addr());
     eventually("the registration", Duration::from_secs(10), || async {
         registrations(&etcd).await.len() == 1

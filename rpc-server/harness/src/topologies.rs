@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::{free_port, wait_until};
+use crate::{free_port, wait_until};
 
 /// The Sentinel service name.
 pub const SERVICE_NAME: &str = "mymaster";

@@ -1,12 +1,13 @@
-//! The admin listener of the real binary: `/healthz`, `/readyz` following
-//! Redis and etcd, and `/metrics` counting exactly the requests made.
-mod common;
-
+//! The admin listener: `/healthz`, `/readyz` following Redis and etcd, and
+//! `/metrics` counting exactly the requests made (in-process); and none at
+//! all unless it is asked for (the binary).
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::{Client, Etcd, Framing, Redis, RpcServer, free_port, wait_until};
+use harness::{
+    Client, Etcd, Framing, InProcessServer, Redis, RpcServer, listening_ports, wait_until,
+};
 
 /// A plain HTTP/1.1 GET; returns the status code and the body.
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
@@ -49,11 +50,12 @@ fn scrape(addr: SocketAddr) -> String {
     body
 }
 
-fn admin_server(envs: &[(&'static str, String)]) -> (RpcServer, SocketAddr) {
-    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut envs = envs.to_vec();
-    envs.push(("RPC_ADMIN_LISTEN", admin.to_string()));
-    let server = RpcServer::start(&envs);
+/// A server with these arguments and an admin listener on 127.0.0.1:0.
+fn admin_server(args: &[&str]) -> (InProcessServer, SocketAddr) {
+    let mut args = args.to_vec();
+    args.extend(["--admin-listen", "127.0.0.1:0"]);
+    let server = InProcessServer::start(&args);
+    let admin = server.admin_addr();
     wait_until("the admin listener", Duration::from_secs(10), || {
         status(admin, "/healthz") == 200
     });
@@ -63,7 +65,7 @@ fn admin_server(envs: &[(&'static str, String)]) -> (RpcServer, SocketAddr) {
 #[tokio::test]
 async fn probes_follow_redis_and_metrics_count_requests() {
     let mut redis = Redis::start();
-    let (server, admin) = admin_server(&[("REDIS_URL", redis.url())]);
+    let (server, admin) = admin_server(&["--redis-url", &redis.url()]);
     server.wait_storage_ready().await;
 
     assert_eq!(get(admin, "/healthz").unwrap(), (200, "ok\n".to_owned()));
@@ -144,8 +146,10 @@ async fn probes_follow_redis_and_metrics_count_requests() {
 async fn readiness_waits_for_etcd_registration() {
     let mut etcd = Etcd::start();
     let (_server, admin) = admin_server(&[
-        ("ETCD_ENDPOINTS", etcd.endpoint()),
-        ("KITEX_ETCD_REGISTRY_LEASE_TTL", "3".to_owned()),
+        "--etcd-endpoints",
+        &etcd.endpoint(),
+        "--etcd-lease-ttl",
+        "3",
     ]);
     wait_until(
         "registration to make it ready",
@@ -166,15 +170,21 @@ async fn readiness_waits_for_etcd_registration() {
     assert_eq!(status(admin, "/healthz"), 200);
 }
 
+/// The binary, so that every socket it listens on can be seen: only the
+/// Thrift listener's.
 #[test]
 fn nothing_listens_without_the_setting() {
-    let port = free_port();
-    let admin = SocketAddr::from(([127, 0, 0, 1], port));
     let server = RpcServer::start(&[]);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        TcpStream::connect_timeout(&admin, Duration::from_millis(200)).is_err(),
-        "something listens on {admin}"
+    // Written once every listener is bound.
+    assert_eq!(
+        server.listen_addr_file(),
+        format!("rpc={}\n", server.addr()),
+        "only the Thrift listener is reported"
+    );
+    assert_eq!(
+        listening_ports(server.pid()),
+        [server.addr().port()],
+        "the server listens on its Thrift port only"
     );
     assert!(!server.log().contains("admin listener"), "{}", server.log());
 }

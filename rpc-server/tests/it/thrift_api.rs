@@ -1,11 +1,9 @@
 //! The API contract over the wire: the server, run in-process, on a real
 //! Redis, called by Volo clients in each framing; and the binary itself,
 //! configured by its environment and stopped by a signal.
-mod common;
-
 use std::time::Duration;
 
-use common::{Client, Framing, InProcessServer, Redis, RpcServer, contract, texts};
+use harness::{Client, Framing, InProcessServer, Redis, RpcServer, contract, texts};
 
 async fn redis_server(redis: &Redis) -> InProcessServer {
     let server = InProcessServer::start(&["--redis-url", &redis.url()]);
@@ -13,7 +11,7 @@ async fn redis_server(redis: &Redis) -> InProcessServer {
     server
 }
 
-/// Each named function of `common::contract` as a test on its own Redis.
+/// Each named function of `harness::contract` as a test on its own Redis.
 macro_rules! contract_on_single_redis {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test]
@@ -106,7 +104,7 @@ async fn the_binary_takes_its_environment_and_exits_cleanly_on_sigterm() {
 #[tokio::test]
 async fn redis_late_or_restarted_gives_500_then_recovers() {
     // Redis is not there yet: the server starts anyway.
-    let port = common::free_port();
+    let port = harness::free_port();
     let server = InProcessServer::start(&["--redis-url", &format!("redis://127.0.0.1:{port}")]);
     let client = Client::new(server.addr(), Framing::Unframed);
     let down = client.send_text("r:s", "r", "lost").await;
@@ -116,7 +114,7 @@ async fn redis_late_or_restarted_gives_500_then_recovers() {
     assert_eq!(down.code, 500, "{}", down.msg);
 
     let mut redis = Redis::start_on(port);
-    common::eventually(
+    harness::eventually(
         "the server to reach Redis",
         Duration::from_secs(15),
         || async { client.send_text("r:s", "r", "first").await.code == 0 },
@@ -124,14 +122,14 @@ async fn redis_late_or_restarted_gives_500_then_recovers() {
     .await;
 
     redis.stop();
-    common::eventually(
+    harness::eventually(
         "the outage to be noticed",
         Duration::from_secs(10),
         || async { client.send_text("r:s", "r", "during outage").await.code == 500 },
     )
     .await;
     redis.restart(); // no persistence: the restarted Redis is empty
-    common::eventually(
+    harness::eventually(
         "recovery after the Redis restart",
         Duration::from_secs(15),
         || async { client.send_text("r:s", "s", "after restart").await.code == 0 },

@@ -1,57 +1,19 @@
 //! Raw protocol bytes against the server, run in-process: each reply is
 //! framed like its request, and garbage on one connection leaves the others
 //! unaffected.
-mod common;
-
 use std::time::Duration;
 
-use common::{Client, Framing, InProcessServer};
+use harness::{Client, Framing, InProcessServer};
+use rpc_server::thrift_bytes::{Proto, framed, pull_call, ttheader};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const CALL: u32 = 0x8001_0001;
 const REPLY: u32 = 0x8001_0002;
 
-/// A strict-binary `Pull` call, as a Kitex client encodes it.
-fn pull_call(seqid: i32, chat: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend(CALL.to_be_bytes());
-    bytes.extend(4i32.to_be_bytes());
-    bytes.extend(b"Pull");
-    bytes.extend(seqid.to_be_bytes());
-    // args struct, field 2: PullRequest
-    bytes.extend([12, 0, 2]);
-    bytes.extend([11, 0, 1]);
-    bytes.extend((chat.len() as i32).to_be_bytes());
-    bytes.extend(chat.as_bytes());
-    bytes.extend([10, 0, 2]);
-    bytes.extend(0i64.to_be_bytes());
-    bytes.extend([8, 0, 3]);
-    bytes.extend(5i32.to_be_bytes());
-    bytes.extend([2, 0, 4, 0]);
-    bytes.extend([0]); // end of PullRequest
-    bytes.extend([0]); // end of args
-    bytes
-}
-
-fn framed(payload: &[u8]) -> Vec<u8> {
-    let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
-    bytes.extend(payload);
-    bytes
-}
-
-/// TTHeader: length, magic 0x1000, flags, seqid, header size in 4-byte words,
-/// then protocol id 0 (binary), no transforms, padding; then the payload.
-fn ttheader(seqid: i32, payload: &[u8]) -> Vec<u8> {
-    let header = [0u8, 0, 0, 0];
-    let mut rest = Vec::new();
-    rest.extend(0x1000u16.to_be_bytes());
-    rest.extend(0u16.to_be_bytes());
-    rest.extend(seqid.to_be_bytes());
-    rest.extend(((header.len() / 4) as u16).to_be_bytes());
-    rest.extend(header);
-    rest.extend(payload);
-    framed(&rest)
+/// A strict-binary `Pull` of 5 messages from the start, as a Kitex client
+/// encodes it.
+fn pull(seqid: i32, chat: &str) -> Vec<u8> {
+    pull_call(Proto::Binary, seqid, chat.as_bytes(), 0, 5, Some(false))
 }
 
 async fn read_some(stream: &mut TcpStream, want: usize) -> Vec<u8> {
@@ -82,10 +44,7 @@ async fn each_reply_is_framed_like_its_request() {
 
     // Unframed (Kitex's default), twice on one long-lived connection.
     for seqid in [1, 2] {
-        stream
-            .write_all(&pull_call(seqid, "raw:bytes"))
-            .await
-            .unwrap();
+        stream.write_all(&pull(seqid, "raw:bytes")).await.unwrap();
         assert_success_reply(&read_some(&mut stream, 26).await, seqid);
         drain(&mut stream).await;
     }
@@ -93,7 +52,7 @@ async fn each_reply_is_framed_like_its_request() {
     // Framed on a new connection.
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
-        .write_all(&framed(&pull_call(7, "raw:bytes")))
+        .write_all(&framed(&pull(7, "raw:bytes")))
         .await
         .unwrap();
     let reply = read_some(&mut stream, 4 + 26).await;
@@ -104,7 +63,8 @@ async fn each_reply_is_framed_like_its_request() {
     // TTHeader on a new connection.
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
-        .write_all(&ttheader(9, &pull_call(9, "raw:bytes")))
+        // Binary protocol (id 0), no transforms.
+        .write_all(&ttheader(9, &[0, 0], &pull(9, "raw:bytes")))
         .await
         .unwrap();
     let reply = read_some(&mut stream, 14).await;
@@ -126,7 +86,7 @@ async fn garbage_on_one_connection_leaves_the_others_unaffected() {
 
     // A connection left half-way through a message must not block anyone.
     let mut stalled = TcpStream::connect(server.addr()).await.unwrap();
-    stalled.write_all(&pull_call(1, "g:h")[..10]).await.unwrap();
+    stalled.write_all(&pull(1, "g:h")[..10]).await.unwrap();
 
     let garbage: [&[u8]; 4] = [
         b"GET /api/pull HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -1,6 +1,7 @@
 //! The API contract, one function per property, each given the address of a
-//! server that stores in Redis: `thrift_api.rs` runs them on a single Redis,
-//! `redis_topologies.rs` on a Redis Cluster and behind Sentinels. The server
+//! server that stores in Redis: `tests/it/thrift_api.rs` runs them on a
+//! single Redis, `tests/redis_topologies.rs` on a Redis Cluster and behind
+//! Sentinels. The server
 //! must run with `--max-text-bytes 1000` (`MAX_TEXT_BYTES=1000`) and a key
 //! space of its own.
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use im_idl::rpc::Message;
 
-use super::{ALL_FRAMINGS, Client, Framing, texts};
+use crate::{ALL_FRAMINGS, Client, Framing, texts};
 
 /// The longest text the contract's server takes.
 pub const MAX_TEXT_BYTES: usize = 1000;
