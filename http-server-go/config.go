@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults of the IM template gateway.
@@ -12,8 +14,52 @@ const (
 	defaultEtcdAddr = "etcd:2379"
 )
 
-// Config is the gateway's configuration. Every field defaults to the IM
-// template's value; the environment variables below override them.
+// Defaults of the sized connection pool (RPC_POOL unset or "sized").
+//
+// The Kitex client keeps a connection only while fewer than
+// MaxIdlePerAddress are idle for that address and fewer than MaxIdleGlobal
+// in all; any other connection is closed when its call returns. A gateway
+// has one call in flight per HTTP request being served, so these bounds are
+// set well above the calls a gateway has in flight at once: every call
+// finds an idle connection at steady state and none dials. Connections
+// beyond the working set are closed after the idle timeout (LIFO pool: the
+// least recently used ones go first).
+const (
+	defaultPoolMaxIdlePerAddress = 1000
+	defaultPoolMaxIdleGlobal     = 10000
+	defaultPoolIdleTimeout       = time.Minute
+	// Kitex sweeps idle connections once per idle timeout, so one may stay
+	// up to twice that. The rpc-server closes a connection idle for 5
+	// minutes (RPC_IDLE_TIMEOUT_MS); 2 x 2 minutes stays below it, so the
+	// pool never hands out a connection the server is closing.
+	minPoolIdleTimeout = 2 * time.Second // Kitex's own floor
+	maxPoolIdleTimeout = 2 * time.Minute
+)
+
+// PoolKind selects the Kitex client's connection pool (RPC_POOL).
+type PoolKind string
+
+const (
+	// PoolSized keeps one long connection per call in flight (the default).
+	PoolSized PoolKind = "sized"
+	// PoolTemplate is Kitex v0.5.2's default pool, as the IM template's
+	// gateway uses it: at most 10 idle connections per address and 100 in
+	// all, so with more than about 10 calls in flight per rpc-server most
+	// calls dial a new connection and close it afterwards.
+	PoolTemplate PoolKind = "template"
+)
+
+// PoolConfig is the Kitex client's connection pool. The numbers apply to
+// PoolSized only.
+type PoolConfig struct {
+	Kind              PoolKind
+	MaxIdlePerAddress int           // RPC_POOL_MAX_IDLE_PER_ADDRESS
+	MaxIdleGlobal     int           // RPC_POOL_MAX_IDLE_GLOBAL
+	IdleTimeout       time.Duration // RPC_POOL_IDLE_TIMEOUT
+}
+
+// Config is the gateway's configuration. Every field but the pool defaults
+// to the IM template's value; the environment variables below override them.
 type Config struct {
 	HTTPAddr      string   // HTTP_ADDR: address the Hertz server listens on
 	RPCAddr       string   // RPC_ADDR: fixed host:port of the rpc-server
@@ -21,6 +67,7 @@ type Config struct {
 	// Discovery is true when RPC_DISCOVERY=etcd: the client then balances over
 	// every rpc-server registered in etcd and RPCAddr is not used.
 	Discovery bool
+	Pool      PoolConfig // RPC_POOL and RPC_POOL_*
 }
 
 // configFromEnv builds the configuration from the environment, read through
@@ -56,5 +103,64 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("RPC_DISCOVERY=%q: the only supported value is \"etcd\" (unset: dial RPC_ADDR)", v)
 	}
+	pool, err := poolFromEnv(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Pool = pool
 	return cfg, nil
+}
+
+// poolKnobs are the sized pool's settings.
+var poolKnobs = []string{"RPC_POOL_MAX_IDLE_PER_ADDRESS", "RPC_POOL_MAX_IDLE_GLOBAL", "RPC_POOL_IDLE_TIMEOUT"}
+
+// poolFromEnv reads RPC_POOL and, for the sized pool, RPC_POOL_*.
+func poolFromEnv(getenv func(string) string) (PoolConfig, error) {
+	switch v := strings.TrimSpace(getenv("RPC_POOL")); strings.ToLower(v) {
+	case "", string(PoolSized):
+	case string(PoolTemplate):
+		for _, name := range poolKnobs {
+			if strings.TrimSpace(getenv(name)) != "" {
+				return PoolConfig{}, fmt.Errorf("%s applies to the sized pool only, not to RPC_POOL=template", name)
+			}
+		}
+		return PoolConfig{Kind: PoolTemplate}, nil
+	default:
+		return PoolConfig{}, fmt.Errorf("RPC_POOL=%q: use \"sized\" (the default) or \"template\"", v)
+	}
+	pool := PoolConfig{Kind: PoolSized}
+	var err error
+	if pool.MaxIdlePerAddress, err = countFromEnv(getenv, "RPC_POOL_MAX_IDLE_PER_ADDRESS", defaultPoolMaxIdlePerAddress); err != nil {
+		return PoolConfig{}, err
+	}
+	if pool.MaxIdleGlobal, err = countFromEnv(getenv, "RPC_POOL_MAX_IDLE_GLOBAL", defaultPoolMaxIdleGlobal); err != nil {
+		return PoolConfig{}, err
+	}
+	if pool.MaxIdleGlobal < pool.MaxIdlePerAddress {
+		return PoolConfig{}, fmt.Errorf("RPC_POOL_MAX_IDLE_GLOBAL (%d) is below RPC_POOL_MAX_IDLE_PER_ADDRESS (%d)",
+			pool.MaxIdleGlobal, pool.MaxIdlePerAddress)
+	}
+	pool.IdleTimeout = defaultPoolIdleTimeout
+	if v := strings.TrimSpace(getenv("RPC_POOL_IDLE_TIMEOUT")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < minPoolIdleTimeout || d > maxPoolIdleTimeout {
+			return PoolConfig{}, fmt.Errorf("RPC_POOL_IDLE_TIMEOUT=%q: a duration between %v and %v (the rpc-server closes connections idle for 5m)",
+				v, minPoolIdleTimeout, maxPoolIdleTimeout)
+		}
+		pool.IdleTimeout = d
+	}
+	return pool, nil
+}
+
+// countFromEnv reads a positive integer variable, def when unset.
+func countFromEnv(getenv func(string) string, name string, def int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q: a positive whole number", name, v)
+	}
+	return n, nil
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"reflect"
 	"testing"
+	"time"
 )
+
+var defaultPool = PoolConfig{Kind: PoolSized, MaxIdlePerAddress: 1000, MaxIdleGlobal: 10000, IdleTimeout: time.Minute}
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -14,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}}
+	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -35,6 +38,7 @@ func TestConfigOverrides(t *testing.T) {
 		RPCAddr:       "127.0.0.1:18888",
 		EtcdEndpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379"},
 		Discovery:     true,
+		Pool:          defaultPool,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -45,9 +49,62 @@ func TestConfigErrors(t *testing.T) {
 	for _, env := range []map[string]string{
 		{"RPC_DISCOVERY": "consul"},
 		{"ETCD_ENDPOINTS": " , ,"},
+		{"RPC_POOL": "mux"},
 	} {
 		if cfg, err := configFromEnv(envOf(env)); err == nil {
 			t.Errorf("%v: no error, got %+v", env, cfg)
 		}
+	}
+}
+
+func TestPoolConfig(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want PoolConfig
+	}{
+		{nil, defaultPool},
+		{map[string]string{"RPC_POOL": "sized"}, defaultPool},
+		{map[string]string{"RPC_POOL": " Template "}, PoolConfig{Kind: PoolTemplate}},
+		{map[string]string{
+			"RPC_POOL_MAX_IDLE_PER_ADDRESS": "64",
+			"RPC_POOL_MAX_IDLE_GLOBAL":      " 64 ",
+			"RPC_POOL_IDLE_TIMEOUT":         "90s",
+		}, PoolConfig{Kind: PoolSized, MaxIdlePerAddress: 64, MaxIdleGlobal: 64, IdleTimeout: 90 * time.Second}},
+	} {
+		cfg, err := configFromEnv(envOf(tc.env))
+		if err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+			continue
+		}
+		if cfg.Pool != tc.want {
+			t.Errorf("%v: got %+v, want %+v", tc.env, cfg.Pool, tc.want)
+		}
+	}
+}
+
+func TestPoolConfigErrors(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"RPC_POOL": "short"},
+		{"RPC_POOL": "template", "RPC_POOL_MAX_IDLE_PER_ADDRESS": "100"},
+		{"RPC_POOL_MAX_IDLE_PER_ADDRESS": "0"},
+		{"RPC_POOL_MAX_IDLE_PER_ADDRESS": "ten"},
+		{"RPC_POOL_MAX_IDLE_GLOBAL": "-1"},
+		{"RPC_POOL_MAX_IDLE_PER_ADDRESS": "200", "RPC_POOL_MAX_IDLE_GLOBAL": "100"},
+		{"RPC_POOL_IDLE_TIMEOUT": "1s"},
+		{"RPC_POOL_IDLE_TIMEOUT": "5m"},
+		{"RPC_POOL_IDLE_TIMEOUT": "60"},
+	} {
+		if cfg, err := configFromEnv(envOf(env)); err == nil {
+			t.Errorf("%v: no error, got %+v", env, cfg.Pool)
+		}
+	}
+}
+
+func TestPoolOptions(t *testing.T) {
+	if opts := poolOptions(PoolConfig{Kind: PoolTemplate}); len(opts) != 0 {
+		t.Errorf("template pool: %d client options, want none (Kitex's default pool)", len(opts))
+	}
+	if opts := poolOptions(defaultPool); len(opts) != 1 {
+		t.Errorf("sized pool: %d client options, want WithLongConnection", len(opts))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"github.com/cloudwego/hertz/pkg/route"
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/connpool"
 	etcd "github.com/kitex-contrib/registry-etcd"
 
 	"github.com/im-rs/http-server-go/kitex_gen/rpc/imservice"
@@ -33,6 +34,7 @@ func main() {
 		client.WithResolver(r),
 		client.WithRPCTimeout(1 * time.Second),
 	}
+	opts = append(opts, poolOptions(cfg.Pool)...)
 	if !cfg.Discovery {
 		// Given after the resolver, the fixed address replaces it.
 		opts = append(opts, client.WithHostPorts(cfg.RPCAddr))
@@ -47,6 +49,20 @@ func main() {
 	h.Spin()
 }
 
+// poolOptions are the Kitex client options of the connection pool: none for
+// the template's pool (Kitex's default), a long-connection pool of the
+// configured size otherwise.
+func poolOptions(pool PoolConfig) []client.Option {
+	if pool.Kind == PoolTemplate {
+		return nil
+	}
+	return []client.Option{client.WithLongConnection(connpool.IdleConfig{
+		MaxIdlePerAddress: pool.MaxIdlePerAddress,
+		MaxIdleGlobal:     pool.MaxIdleGlobal,
+		MaxIdleTimeout:    pool.IdleTimeout,
+	})}
+}
+
 func registerRoutes(r route.IRoutes, h *Handler) {
 	r.GET("/ping", h.Ping)
 	r.POST("/api/send", h.Send)
@@ -58,6 +74,12 @@ func registerRoutes(r route.IRoutes, h *Handler) {
 // that case gets a warning.
 func logConfig(cfg Config) {
 	hlog.Infof("http-server: listening on %s", cfg.HTTPAddr)
+	if cfg.Pool.Kind == PoolTemplate {
+		hlog.Infof("http-server: rpc pool: template (Kitex default: at most 10 idle connections per address, 100 in all; calls beyond dial and close a connection) (RPC_POOL=template)")
+	} else {
+		hlog.Infof("http-server: rpc pool: sized, keeps up to %d idle connections per address, %d in all, closes them after %v idle (RPC_POOL_*)",
+			cfg.Pool.MaxIdlePerAddress, cfg.Pool.MaxIdleGlobal, cfg.Pool.IdleTimeout)
+	}
 	if cfg.Discovery {
 		hlog.Infof("http-server: rpc %s discovered through etcd %v (RPC_DISCOVERY=etcd)", rpcServiceName, cfg.EtcdEndpoints)
 		return
