@@ -45,7 +45,7 @@ func (h *Handler) Send(ctx context.Context, c *app.RequestContext) {
 
 func (h *Handler) send(ctx context.Context, c *app.RequestContext) error {
 	var req api.SendRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return bindError(err)
 	}
 	resp, err := h.client.Send(ctx, &rpc.SendRequest{
@@ -73,7 +73,7 @@ func (h *Handler) Pull(ctx context.Context, c *app.RequestContext) {
 
 func (h *Handler) pull(ctx context.Context, c *app.RequestContext) (*api.PullResponse, error) {
 	var req api.PullRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bind(c, &req); err != nil {
 		return nil, bindError(err)
 	}
 	resp, err := h.client.Pull(ctx, &rpc.PullRequest{
