@@ -58,6 +58,18 @@ type PoolConfig struct {
 	IdleTimeout       time.Duration // RPC_POOL_IDLE_TIMEOUT
 }
 
+// BindMode selects how a request's JSON body is bound (HTTP_BIND).
+type BindMode string
+
+const (
+	// BindCached is bind: Hertz's binder over a view of the request that
+	// keeps its header map (the default).
+	BindCached BindMode = "cached"
+	// BindTemplate is Hertz's c.Bind, as the IM template calls it: the same
+	// results at about 0.1 CPU s per 10k requests more.
+	BindTemplate BindMode = "template"
+)
+
 // Config is the gateway's configuration. Every field but the pool defaults
 // to the IM template's value; the environment variables below override them.
 type Config struct {
@@ -68,6 +80,7 @@ type Config struct {
 	// every rpc-server registered in etcd and RPCAddr is not used.
 	Discovery bool
 	Pool      PoolConfig // RPC_POOL and RPC_POOL_*
+	Bind      BindMode   // HTTP_BIND
 }
 
 // configFromEnv builds the configuration from the environment, read through
@@ -102,6 +115,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Discovery = true
 	default:
 		return Config{}, fmt.Errorf("RPC_DISCOVERY=%q: the only supported value is \"etcd\" (unset: dial RPC_ADDR)", v)
+	}
+	switch v := strings.TrimSpace(getenv("HTTP_BIND")); strings.ToLower(v) {
+	case "", string(BindCached):
+		cfg.Bind = BindCached
+	case string(BindTemplate):
+		cfg.Bind = BindTemplate
+	default:
+		return Config{}, fmt.Errorf("HTTP_BIND=%q: use \"cached\" (the default) or \"template\"", v)
 	}
 	pool, err := poolFromEnv(getenv)
 	if err != nil {

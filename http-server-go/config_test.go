@@ -17,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool}
+	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool, Bind: BindCached}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -29,6 +29,7 @@ func TestConfigOverrides(t *testing.T) {
 		"RPC_ADDR":       "127.0.0.1:18888",
 		"ETCD_ENDPOINTS": " 10.0.0.1:2379, 10.0.0.2:2379,,",
 		"RPC_DISCOVERY":  "etcd",
+		"HTTP_BIND":      "Template",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +40,7 @@ func TestConfigOverrides(t *testing.T) {
 		EtcdEndpoints: []string{"10.0.0.1:2379", "10.0.0.2:2379"},
 		Discovery:     true,
 		Pool:          defaultPool,
+		Bind:          BindTemplate,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -50,6 +52,7 @@ func TestConfigErrors(t *testing.T) {
 		{"RPC_DISCOVERY": "consul"},
 		{"ETCD_ENDPOINTS": " , ,"},
 		{"RPC_POOL": "mux"},
+		{"HTTP_BIND": "fast"},
 	} {
 		if cfg, err := configFromEnv(envOf(env)); err == nil {
 			t.Errorf("%v: no error, got %+v", env, cfg)

@@ -22,10 +22,17 @@ type IMClient interface {
 // Handler serves the gateway's HTTP API on top of an IMClient.
 type Handler struct {
 	client IMClient
+	// bind binds a request body: bind (binding.go) or templateBind.
+	bind func(c *app.RequestContext, obj interface{}) error
 }
 
 func NewHandler(client IMClient) *Handler {
-	return &Handler{client: client}
+	return &Handler{client: client, bind: bind}
+}
+
+// templateBind is how the IM template binds (HTTP_BIND=template).
+func templateBind(c *app.RequestContext, obj interface{}) error {
+	return c.Bind(obj)
 }
 
 // Ping answers GET /ping with {"message":"pong"}.
@@ -45,7 +52,7 @@ func (h *Handler) Send(ctx context.Context, c *app.RequestContext) {
 
 func (h *Handler) send(ctx context.Context, c *app.RequestContext) error {
 	var req api.SendRequest
-	if err := bind(c, &req); err != nil {
+	if err := h.bind(c, &req); err != nil {
 		return bindError(err)
 	}
 	resp, err := h.client.Send(ctx, &rpc.SendRequest{
@@ -73,7 +80,7 @@ func (h *Handler) Pull(ctx context.Context, c *app.RequestContext) {
 
 func (h *Handler) pull(ctx context.Context, c *app.RequestContext) (*api.PullResponse, error) {
 	var req api.PullRequest
-	if err := bind(c, &req); err != nil {
+	if err := h.bind(c, &req); err != nil {
 		return nil, bindError(err)
 	}
 	resp, err := h.client.Pull(ctx, &rpc.PullRequest{

@@ -45,7 +45,11 @@ func main() {
 	}
 
 	h := server.Default(server.WithHostPorts(cfg.HTTPAddr))
-	registerRoutes(h, NewHandler(cli))
+	handler := NewHandler(cli)
+	if cfg.Bind == BindTemplate {
+		handler.bind = templateBind
+	}
+	registerRoutes(h, handler)
 	h.Spin()
 }
 
@@ -73,7 +77,7 @@ func registerRoutes(r route.IRoutes, h *Handler) {
 // treats a WithHostPorts host that does not resolve as a unix socket path, so
 // that case gets a warning.
 func logConfig(cfg Config) {
-	hlog.Infof("http-server: listening on %s", cfg.HTTPAddr)
+	hlog.Infof("http-server: listening on %s; request bodies bound the %s way (HTTP_BIND)", cfg.HTTPAddr, cfg.Bind)
 	if cfg.Pool.Kind == PoolTemplate {
 		hlog.Infof("http-server: rpc pool: template (Kitex default: at most 10 idle connections per address, 100 in all; calls beyond dial and close a connection) (RPC_POOL=template)")
 	} else {
