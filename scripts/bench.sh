@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Compares the Rust rpc-server with the Go peer (bench/go-baseline, the
 # tutorial-style Kitex + go-redis server), first over direct Thrift, then
-# over HTTP through the same Hertz gateway (http-server-go) in front of each;
-# then measures what Redis itself does with each server's commands
-# (redis-benchmark).
+# over HTTP through the Hertz gateway (http-server-go) in front of each, the
+# gateway once with its defaults and once as the template has it (its
+# connection pool and binding: RPC_POOL=template HTTP_BIND=template): this
+# project's stack (defaults + Rust) against the template's (template
+# gateway + Go peer), and each gateway in front of both servers. Every HTTP
+# run reports the CPU per request of the gateway, the server, Redis and
+# im-bench, and the new TCP connections per request (connections accepted
+# in the servers' network namespace over the measured window, less
+# im-bench's own). Then it measures what Redis itself
+# does with each server's commands (redis-benchmark).
 #
 # Each server in turn, against the same fresh Redis (FLUSHALL in between),
 # runs the same im-bench workloads at the same concurrency, over Thrift and
@@ -49,6 +56,9 @@ ROOMS=${ROOMS:-1000}
 PREFILL=${PREFILL:-100}
 RB_REQUESTS=${RB_REQUESTS:-1000000}
 RB_PIPELINE=16
+# The HTTP rows are the gateway's defaults and the template's settings,
+# whatever the caller's environment sets for the gateway.
+unset "${!RPC_POOL@}" HTTP_BIND
 
 RESULTS=bench/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS"
@@ -86,6 +96,7 @@ redis_port=$(free_port)
 mkdir -p "$RESULTS/redis"
 serve redis "$redis_port" redis-server --port "$redis_port" --bind 127.0.0.1 \
     --dir "$RESULTS/redis" --save '' --appendonly no
+redis_pid=${pids[-1]}
 redis_url=redis://127.0.0.1:$redis_port
 rcli() { redis-cli -p "$redis_port" "$@"; }
 
@@ -112,8 +123,8 @@ workloads() {
 }
 
 # measure NAME KEY_PATTERN: the server newest in $pids, listening on
-# $rpc_port: its rooms filled, the workloads over Thrift, then through a
-# gateway in front of it.
+# $rpc_port: its rooms filled, the workloads over Thrift, then through the
+# gateway in front of it, with its defaults and with the template's pool.
 measure() {
     local name=$1 pattern=$2 server_pid=${pids[-1]} rooms_id=$1$RANDOM gateway_port
     echo "bench: $name: filling $ROOMS rooms with $PREFILL messages each"
@@ -123,12 +134,21 @@ measure() {
     workloads "$name-thrift" "$pattern" "$rooms_id" \
         --addr "127.0.0.1:$rpc_port" --server-pid "$server_pid"
 
-    gateway_port=$(free_port)
-    serve "$name-gateway" "$gateway_port" env HTTP_ADDR="127.0.0.1:$gateway_port" \
-        RPC_ADDR="127.0.0.1:$rpc_port" http-server-go/bin/http-server
-    workloads "$name-http" "$pattern" "$rooms_id" --protocol http \
-        --addr "127.0.0.1:$gateway_port" --server-pid "${pids[-1]}" --server-pid "$server_pid"
-    stop_newest
+    # Through the gateway: with its defaults (kind http), then as the
+    # template has it (kind httptpl: the template's connection pool and
+    # binding); one gateway at a time. Watched: the gateway, the server and
+    # Redis, for the CPU each spends per request.
+    local kind template_env
+    for kind in http httptpl; do
+        template_env=()
+        [[ $kind == httptpl ]] && template_env=(RPC_POOL=template HTTP_BIND=template)
+        gateway_port=$(free_port)
+        serve "$name-gateway-$kind" "$gateway_port" env HTTP_ADDR="127.0.0.1:$gateway_port" \
+            RPC_ADDR="127.0.0.1:$rpc_port" "${template_env[@]}" http-server-go/bin/http-server
+        workloads "$name-$kind" "$pattern" "$rooms_id" --protocol http --addr "127.0.0.1:$gateway_port" \
+            --server-pid "${pids[-1]}" --server-pid "$server_pid" --server-pid "$redis_pid"
+        stop_newest
+    done
 }
 
 echo

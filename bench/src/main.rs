@@ -51,7 +51,7 @@ use clap::{Parser, ValueEnum};
 
 use cli::{Cli, Command, Protocol, Settings, WorkloadKind};
 use client::Client;
-use report::Report;
+use report::{NewConnections, Report};
 use runner::{Plan, Stop};
 use workload::{Mix, Rooms, Workload};
 
@@ -191,6 +191,10 @@ async fn measure(
         .iter()
         .map(|&pid| proc::Watch::start(pid))
         .collect::<Result<Vec<_>>>()?;
+    let own = proc::Watch::start(std::process::id())?;
+    let accepts = (!a.server_pids.is_empty())
+        .then(|| proc::AcceptWatch::start(&a.server_pids))
+        .transpose()?;
     let result = running.finish().await?;
     let rec = &result.recorder;
     let elapsed_s = result.elapsed.as_secs_f64();
@@ -198,7 +202,11 @@ async fn measure(
         .iter()
         .map(|w| w.finish(rec.requests(), elapsed_s))
         .collect::<Result<Vec<_>>>()?;
-    let report = Report::new(label, params(s), a.rate, rec, result.elapsed, servers);
+    let mut report = Report::new(label, params(s), a.rate, rec, result.elapsed, servers);
+    report.load_generator = Some(own.finish(rec.requests(), elapsed_s)?);
+    if let Some(accepts) = accepts {
+        report.new_connections = Some(NewConnections::new(accepts.finish()?, rec));
+    }
     print!("{}", report.human());
     Ok((report, rec.acked_sends))
 }

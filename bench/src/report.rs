@@ -37,7 +37,40 @@ pub struct Report {
     /// Message -> count, warm-up included.
     pub error_samples: BTreeMap<String, u64>,
     pub servers: Vec<ServerUsage>,
+    /// This process's own CPU over the window (its peak RSS since start).
+    pub load_generator: Option<ServerUsage>,
+    /// With `--server-pid`: TCP connections opened in the measured window.
+    pub new_connections: Option<NewConnections>,
     pub verify: Option<Verify>,
+}
+
+/// TCP connections opened during the measured window, from the kernel's
+/// count of accepted connections in the watched servers' network namespaces
+/// (`proc::AcceptWatch`). Through the gateway, `others` are the gateway's
+/// dials to the rpc-server: 0 while its pool keeps its connections.
+#[derive(Debug, Serialize)]
+pub struct NewConnections {
+    /// `TcpPassiveOpens` over the window.
+    pub accepted: u64,
+    /// The load generator's own reconnects in the window.
+    pub load_generator: u64,
+    /// `accepted - load_generator`.
+    pub others: u64,
+    /// `others` per measured request.
+    pub per_request: Option<f64>,
+}
+
+impl NewConnections {
+    pub fn new(accepted: u64, rec: &Recorder) -> NewConnections {
+        let others = accepted.saturating_sub(rec.measured_reconnects);
+        let requests = rec.requests();
+        NewConnections {
+            accepted,
+            load_generator: rec.measured_reconnects,
+            others,
+            per_request: (requests > 0).then(|| others as f64 / requests as f64),
+        }
+    }
 }
 
 impl Report {
@@ -81,6 +114,8 @@ impl Report {
             },
             error_samples: rec.error_samples.clone(),
             servers,
+            load_generator: None,
+            new_connections: None,
             verify: None,
         }
     }
@@ -125,10 +160,25 @@ impl Report {
         for (message, n) in &self.error_samples {
             let _ = writeln!(s, "error     x{n} (warm-up included): {message}");
         }
-        for u in &self.servers {
+        if let Some(c) = &self.new_connections {
             let _ = writeln!(
                 s,
-                "server    {} (pid {}): cpu {:.2}s = {:.2} cores, {} cpu-s/10k req, peak RSS {} ({})",
+                "new conns {} = {} per request, besides the load generator's {} (TCP connections accepted in the servers' network namespaces)",
+                c.others,
+                c.per_request.map_or("-".into(), |v| format!("{v:.4}")),
+                c.load_generator,
+            );
+        }
+        let load_generator = self.load_generator.iter().map(|u| ("load gen", u));
+        for (role, u) in self
+            .servers
+            .iter()
+            .map(|u| ("server", u))
+            .chain(load_generator)
+        {
+            let _ = writeln!(
+                s,
+                "{role:<9} {} (pid {}): cpu {:.2}s = {:.2} cores, {} cpu-s/10k req, peak RSS {} ({})",
                 u.name,
                 u.pid,
                 u.cpu_seconds,

@@ -262,7 +262,7 @@ async fn drive(sh: &Shared, conn_no: u32, conn: Conn) -> Result<Recorder> {
         }
         let live = match &mut conn {
             Some(live) => live,
-            None => conn.insert(reconnect(sh, &mut rec).await?),
+            None => conn.insert(reconnect(sh, &mut rec, ticket.measured).await?),
         };
         let req = sh.workload.request(ticket.index, &mut gen_state);
         let sent = Instant::now();
@@ -288,7 +288,9 @@ async fn drive(sh: &Shared, conn_no: u32, conn: Conn) -> Result<Recorder> {
     Ok(rec)
 }
 
-async fn reconnect(sh: &Shared, rec: &mut Recorder) -> Result<Conn> {
+/// Opens a new connection for the next request (`measured`: one of the
+/// measured window's).
+async fn reconnect(sh: &Shared, rec: &mut Recorder, measured: bool) -> Result<Conn> {
     let mut last = None;
     for attempt in 0..MAX_RECONNECT_ATTEMPTS {
         if sh.abort.load(Ordering::Relaxed) {
@@ -300,6 +302,7 @@ async fn reconnect(sh: &Shared, rec: &mut Recorder) -> Result<Conn> {
         match Conn::open(&sh.plan.addr).await {
             Ok(conn) => {
                 rec.reconnects += 1;
+                rec.measured_reconnects += u64::from(measured);
                 return Ok(conn);
             }
             Err(err) => last = Some(err),

@@ -47,6 +47,8 @@ pub struct Recorder {
     /// Open loop: requests due but never sent (backlog left at the end).
     pub unsent: u64,
     pub reconnects: u64,
+    /// Connections opened for measured requests (part of `reconnects`).
+    pub measured_reconnects: u64,
     /// Latest completion of a measured request.
     pub last_done: Option<Instant>,
     /// Message -> count (warm-up included), at most [`MAX_ERROR_SAMPLES`]
@@ -68,6 +70,7 @@ impl Default for Recorder {
             acked_sends: 0,
             unsent: 0,
             reconnects: 0,
+            measured_reconnects: 0,
             last_done: None,
             error_samples: BTreeMap::new(),
         }
@@ -132,6 +135,7 @@ impl Recorder {
         self.acked_sends += other.acked_sends;
         self.unsent += other.unsent;
         self.reconnects += other.reconnects;
+        self.measured_reconnects += other.measured_reconnects;
         self.last_done = self.last_done.max(other.last_done);
         for (message, n) in &other.error_samples {
             self.sample(message, *n);

@@ -2,9 +2,12 @@
 //! from the JSON lines its runs appended to FILE.
 //!
 //! Labels follow `<server>-<kind>-<workload>`: server `rust` or `go`; kind
-//! `thrift` (direct), `http` (through the gateway; the report's first server
-//! is the gateway, the second the rpc-server) or `redis` (redis-benchmark
-//! with that server's command, a line `{"label":..,"throughput_rps":..}`).
+//! `thrift` (direct), `http` (through the gateway with its defaults; the
+//! report's first server is the gateway, the second the rpc-server),
+//! `httptpl` (through the gateway as the template has it, `RPC_POOL=template
+//! HTTP_BIND=template`) or `redis` (redis-benchmark with that server's
+//! command, a line `{"label":..,"throughput_rps":..}`). `rust-http` is this
+//! project's stack as a user runs it, `go-httptpl` the template's.
 //! The Rust server's options section adds kinds `base`, `metrics` and
 //! `wait1` (Thrift, Redis with one replica; see `scripts/bench.sh`).
 use std::path::Path;
@@ -28,6 +31,13 @@ enum Ratio {
 }
 const THRIFT_SERVERS: [Column; 2] = [("rust", "rust", "thrift"), ("go", "go", "thrift")];
 const HTTP_SERVERS: [Column; 2] = [("rust", "rust", "http"), ("go", "go", "http")];
+/// This project's stack, the template's, and the template's gateway in
+/// front of this server.
+const HTTP_STACKS: [Column; 3] = [
+    ("ours", "rust", "http"),
+    ("template", "go", "httptpl"),
+    ("tpl-gw+rust", "rust", "httptpl"),
+];
 const RUST_OPTIONS: [Column; 3] = [
     ("base", "rust", "base"),
     ("metrics", "rust", "metrics"),
@@ -49,8 +59,15 @@ struct Run {
     latency_us: Option<Latency>,
     #[serde(default)]
     servers: Vec<Usage>,
+    load_generator: Option<Usage>,
     messages_per_pull: Option<f64>,
+    new_connections: Option<NewConnections>,
     verify: Option<Verify>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewConnections {
+    per_request: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,18 +121,54 @@ const THRIFT: [Metric; 5] = [
     },
     ERRORS,
 ];
-const HTTP: [Metric; 5] = [
+/// CPU seconds per 10k requests of `servers[i]` of a run.
+fn server_cpu(r: &Run, i: usize) -> Option<f64> {
+    r.servers.get(i)?.cpu_seconds_per_10k
+}
+
+/// The HTTP tables' metrics. Through the gateway a run watches the gateway,
+/// the rpc-server and Redis, in that order, and reports the load
+/// generator's own CPU: their sum is what a request costs the machine.
+const HTTP: [Metric; 10] = [
     RPS,
     P99_MS,
+    Metric {
+        name: "gw cpu",
+        decimals: 3,
+        value: |r| server_cpu(r, 0),
+    },
+    Metric {
+        name: "srv cpu",
+        decimals: 3,
+        value: |r| server_cpu(r, 1),
+    },
+    Metric {
+        name: "redis cpu",
+        decimals: 3,
+        value: |r| server_cpu(r, 2),
+    },
+    Metric {
+        name: "load cpu",
+        decimals: 3,
+        value: |r| r.load_generator.as_ref()?.cpu_seconds_per_10k,
+    },
+    Metric {
+        name: "sum cpu",
+        decimals: 3,
+        value: |r| {
+            let servers: Option<f64> = (0..3).map(|i| server_cpu(r, i)).sum();
+            Some(servers? + r.load_generator.as_ref()?.cpu_seconds_per_10k?)
+        },
+    },
     Metric {
         name: "gw cores",
         decimals: 2,
         value: |r| Some(r.servers.first()?.cores),
     },
     Metric {
-        name: "srv cores",
-        decimals: 2,
-        value: |r| Some(r.servers.get(1)?.cores),
+        name: "conn/req",
+        decimals: 3,
+        value: |r| r.new_connections.as_ref()?.per_request,
     },
     ERRORS,
 ];
@@ -170,14 +223,20 @@ pub fn print(file: &Path) -> Result<()> {
         )
     );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let units = format!(
+        "req/s; p99 ms; CPU s per 10k req of the gateway, the rpc-server, Redis, the load \
+         generator and their sum; CPU cores used by the gateway, of {cores} here; new TCP \
+         connections per request"
+    );
     let title = format!(
-        "HTTP through the gateway, closed loop (req/s; p99 ms; CPU cores used by the \
-         gateway and by the server, of {cores} here)"
+        "HTTP, the stacks users choose between, closed loop: ours = the gateway's defaults \
+         in front of the Rust server; template = the gateway as the template has it \
+         (RPC_POOL=template HTTP_BIND=template) in front of the Go peer; tpl-gw+rust = that \
+         gateway in front of the Rust server ({units})"
     );
-    println!(
-        "{}",
-        side_by_side(&title, &runs, &HTTP_SERVERS, Ratio::FirstOverOthers, &HTTP)
-    );
+    println!("{}", stacked(&title, &runs, &HTTP_STACKS, 1, &HTTP));
+    let title = format!("HTTP through the same gateway (its defaults), closed loop ({units})");
+    println!("{}", stacked(&title, &runs, &HTTP_SERVERS, 1, &HTTP));
     println!("{}", notes(&runs));
     if runs.get("rust", "base", "send").is_some() {
         let title = "Rust server options, Thrift (req/s; p99 ms; server CPU s per 10k req; \
@@ -194,13 +253,28 @@ pub fn print(file: &Path) -> Result<()> {
         println!("{table}");
     }
     println!("{}", ceilings(&runs));
-    let mixed = ratio(
-        runs.rps("rust", "thrift", "mixed"),
-        runs.rps("go", "thrift", "mixed"),
-    );
-    let mixed = mixed.map_or("n/a".into(), |r| format!("{r:.2}"));
-    println!("mixed thrift throughput rust/go: {mixed}");
+    println!("{}", summary(&runs));
     Ok(())
+}
+
+/// The ratio lines: the mixed workload's throughput of each comparison, and
+/// for the stacks the two p99s beside it.
+fn summary(runs: &Runs) -> String {
+    let throughput = |a: (&str, &str), b: (&str, &str)| {
+        let r = ratio(runs.rps(a.0, a.1, "mixed"), runs.rps(b.0, b.1, "mixed"));
+        r.map_or("n/a".into(), |r| format!("{r:.2}"))
+    };
+    let p99 = |server, kind| num(runs.get(server, kind, "mixed").and_then(P99_MS.value), 2);
+    format!(
+        "mixed thrift throughput rust/go: {}\n\
+         mixed http throughput ours/template stack: {} (p99 ms ours {}, template {})\n\
+         mixed http throughput rust/go, same gateway: {}",
+        throughput(("rust", "thrift"), ("go", "thrift")),
+        throughput(("rust", "http"), ("go", "httptpl")),
+        p99("rust", "http"),
+        p99("go", "httptpl"),
+        throughput(("rust", "http"), ("go", "http")),
+    )
 }
 
 /// One row per workload that has runs; per metric a column for each of
@@ -258,10 +332,63 @@ fn side_by_side(
     render(title, &header, &rows)
 }
 
+/// One row per workload and column (a stack), one column per metric, and
+/// after the first metric its ratio to the `reference` column's (medians
+/// where a label ran more than once).
+fn stacked(
+    title: &str,
+    runs: &Runs,
+    columns: &[Column],
+    reference: usize,
+    metrics: &[Metric],
+) -> String {
+    let (reference_name, _, _) = columns[reference];
+    let mut header = vec!["workload".to_owned(), "stack".to_owned()];
+    for (i, m) in metrics.iter().enumerate() {
+        header.push(m.name.to_owned());
+        if i == 0 {
+            header.push(format!("/{reference_name}"));
+        }
+    }
+    let mut rows = Vec::new();
+    for (wl, name) in WORKLOADS {
+        let value = |column: &Column, m: &Metric| {
+            let (_, server, kind) = *column;
+            median(runs.all(server, kind, wl).filter_map(|run| (m.value)(run)))
+        };
+        if columns
+            .iter()
+            .all(|(_, server, kind)| runs.get(server, kind, wl).is_none())
+        {
+            continue;
+        }
+        let reference_value = value(&columns[reference], &metrics[0]);
+        for (k, column) in columns.iter().enumerate() {
+            let mut row = vec![
+                if k == 0 {
+                    name.to_string()
+                } else {
+                    String::new()
+                },
+                column.0.to_string(),
+            ];
+            for (i, m) in metrics.iter().enumerate() {
+                let v = value(column, m);
+                row.push(num(v, m.decimals));
+                if i == 0 {
+                    row.push(num(ratio(v, reference_value), 2));
+                }
+            }
+            rows.push(row);
+        }
+    }
+    render_aligned(title, &header, &rows, 2)
+}
+
 fn notes(runs: &Runs) -> String {
     let mut lines = String::new();
     for server in SERVERS {
-        for kind in ["thrift", "http"] {
+        for kind in ["thrift", "http", "httptpl"] {
             let verdict = match runs
                 .get(server, kind, "send")
                 .and_then(|r| r.verify.as_ref())
@@ -335,6 +462,12 @@ fn num(v: Option<f64>, decimals: usize) -> String {
 
 /// A title, then columns aligned: the first to the left, the rest right.
 fn render(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
+    render_aligned(title, header, rows, 1)
+}
+
+/// A title, then columns aligned: the first `left` to the left, the rest
+/// right.
+fn render_aligned(title: &str, header: &[String], rows: &[Vec<String>], left: usize) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -350,7 +483,7 @@ fn render(title: &str, header: &[String], rows: &[Vec<String>]) -> String {
     {
         let padded: Vec<String> = (cells.iter().zip(&widths).enumerate())
             .map(|(i, (c, w))| {
-                if i == 0 {
+                if i < left {
                     format!("{c:<w$}")
                 } else {
                     format!("{c:>w$}")
@@ -429,5 +562,55 @@ mod tests {
         assert_eq!(num(Some(1.234), 1), "1.2");
         assert_eq!(ratio(Some(3.0), Some(0.0)), None);
         assert_eq!(ratio(Some(3.0), Some(1.5)), Some(2.0));
+    }
+
+    #[test]
+    fn stacks_and_summary() {
+        let runs = Runs(vec![
+            run(
+                r#"{"label":"rust-http-mixed","throughput_rps":13000,"latency_us":{"p99":6360},
+                   "servers":[{"cores":1.0,"cpu_seconds_per_10k":0.63},
+                              {"cores":0.5,"cpu_seconds_per_10k":0.3},
+                              {"cores":0.2,"cpu_seconds_per_10k":0.2}],
+                   "load_generator":{"cores":0.2,"cpu_seconds_per_10k":0.15},
+                   "new_connections":{"per_request":0.0001}}"#,
+            ),
+            run(
+                r#"{"label":"go-httptpl-mixed","throughput_rps":6500,"latency_us":{"p99":9460},
+                   "new_connections":{"per_request":0.6}}"#,
+            ),
+            run(r#"{"label":"go-http-mixed","throughput_rps":8000}"#),
+            run(r#"{"label":"rust-thrift-mixed","throughput_rps":30000}"#),
+            run(r#"{"label":"go-thrift-mixed","throughput_rps":10000}"#),
+        ]);
+        let table = stacked("T", &runs, &HTTP_STACKS, 1, &HTTP);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].starts_with("workload        stack          rps"),
+            "{table}"
+        );
+        assert!(
+            lines[3].starts_with("mixed 20% send  ours         13000"),
+            "{table}"
+        );
+        let cells = |line: &str| {
+            line.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let ours = cells(lines[3]);
+        let want = "mixed 20% send ours 13000 2.00 6.36 0.630 0.300 0.200 0.150 1.280 1.00 0.000 -";
+        assert_eq!(ours.join(" "), want, "{table}");
+        let template = cells(lines[4]);
+        assert_eq!(template[..3], ["template", "6500", "1.00"], "{table}");
+        assert_eq!(template[template.len() - 2..], ["0.600", "-"], "{table}");
+        assert_eq!(cells(lines[5])[..3], ["tpl-gw+rust", "-", "-"], "{table}");
+        assert_eq!(lines.len(), 6, "{table}");
+        assert_eq!(
+            summary(&runs),
+            "mixed thrift throughput rust/go: 3.00\n\
+             mixed http throughput ours/template stack: 2.00 (p99 ms ours 6.36, template 9.46)\n\
+             mixed http throughput rust/go, same gateway: 1.62"
+        );
     }
 }
