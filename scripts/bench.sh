@@ -9,8 +9,8 @@
 # run reports the CPU per request of the gateway, the server, Redis and
 # im-bench, and the new TCP connections per request (connections accepted
 # in the servers' network namespace over the measured window, less
-# im-bench's own). Then it measures what Redis itself
-# does with each server's commands (redis-benchmark).
+# im-bench's own). Then it measures what Redis itself does with each
+# server's commands (redis-benchmark).
 #
 # Each server in turn, against the same fresh Redis (FLUSHALL in between),
 # runs the same im-bench workloads at the same concurrency, over Thrift and
