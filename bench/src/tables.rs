@@ -126,6 +126,17 @@ fn server_cpu(r: &Run, i: usize) -> Option<f64> {
     r.servers.get(i)?.cpu_seconds_per_10k
 }
 
+/// CPU seconds per 10k requests of the gateway, the rpc-server, Redis and
+/// the load generator together.
+const SUM_CPU: Metric = Metric {
+    name: "sum cpu",
+    decimals: 3,
+    value: |r| {
+        let servers: Option<f64> = (0..3).map(|i| server_cpu(r, i)).sum();
+        Some(servers? + r.load_generator.as_ref()?.cpu_seconds_per_10k?)
+    },
+};
+
 /// The HTTP tables' metrics. Through the gateway a run watches the gateway,
 /// the rpc-server and Redis, in that order, and reports the load
 /// generator's own CPU: their sum is what a request costs the machine.
@@ -152,14 +163,7 @@ const HTTP: [Metric; 10] = [
         decimals: 3,
         value: |r| r.load_generator.as_ref()?.cpu_seconds_per_10k,
     },
-    Metric {
-        name: "sum cpu",
-        decimals: 3,
-        value: |r| {
-            let servers: Option<f64> = (0..3).map(|i| server_cpu(r, i)).sum();
-            Some(servers? + r.load_generator.as_ref()?.cpu_seconds_per_10k?)
-        },
-    },
+    SUM_CPU,
     Metric {
         name: "gw cores",
         decimals: 2,
@@ -264,15 +268,23 @@ fn summary(runs: &Runs) -> String {
         let r = ratio(runs.rps(a.0, a.1, "mixed"), runs.rps(b.0, b.1, "mixed"));
         r.map_or("n/a".into(), |r| format!("{r:.2}"))
     };
-    let p99 = |server, kind| num(runs.get(server, kind, "mixed").and_then(P99_MS.value), 2);
+    let mixed = |server, kind, m: &Metric| runs.get(server, kind, "mixed").and_then(m.value);
+    let p99 = |server, kind| num(mixed(server, kind, &P99_MS), 2);
+    let cpu_ratio = ratio(
+        mixed("go", "httptpl", &SUM_CPU),
+        mixed("rust", "http", &SUM_CPU),
+    );
     format!(
         "mixed thrift throughput rust/go: {}\n\
          mixed http throughput ours/template stack: {} (p99 ms ours {}, template {})\n\
+         mixed http CPU per request of all processes, template/ours stack: {} (the throughput \
+         ratio where both are bound by the same cores)\n\
          mixed http throughput rust/go, same gateway: {}",
         throughput(("rust", "thrift"), ("go", "thrift")),
         throughput(("rust", "http"), ("go", "httptpl")),
         p99("rust", "http"),
         p99("go", "httptpl"),
+        num(cpu_ratio, 2),
         throughput(("rust", "http"), ("go", "http")),
     )
 }
@@ -577,6 +589,10 @@ mod tests {
             ),
             run(
                 r#"{"label":"go-httptpl-mixed","throughput_rps":6500,"latency_us":{"p99":9460},
+                   "servers":[{"cores":1.0,"cpu_seconds_per_10k":0.8},
+                              {"cores":0.5,"cpu_seconds_per_10k":0.8},
+                              {"cores":0.2,"cpu_seconds_per_10k":0.2}],
+                   "load_generator":{"cores":0.2,"cpu_seconds_per_10k":0.16},
                    "new_connections":{"per_request":0.6}}"#,
             ),
             run(r#"{"label":"go-http-mixed","throughput_rps":8000}"#),
@@ -603,13 +619,19 @@ mod tests {
         assert_eq!(ours.join(" "), want, "{table}");
         let template = cells(lines[4]);
         assert_eq!(template[..3], ["template", "6500", "1.00"], "{table}");
-        assert_eq!(template[template.len() - 2..], ["0.600", "-"], "{table}");
+        assert_eq!(
+            template[template.len() - 4..],
+            ["1.960", "1.00", "0.600", "-"],
+            "{table}"
+        );
         assert_eq!(cells(lines[5])[..3], ["tpl-gw+rust", "-", "-"], "{table}");
         assert_eq!(lines.len(), 6, "{table}");
         assert_eq!(
             summary(&runs),
             "mixed thrift throughput rust/go: 3.00\n\
              mixed http throughput ours/template stack: 2.00 (p99 ms ours 6.36, template 9.46)\n\
+             mixed http CPU per request of all processes, template/ours stack: 1.53 (the throughput \
+             ratio where both are bound by the same cores)\n\
              mixed http throughput rust/go, same gateway: 1.62"
         );
     }
