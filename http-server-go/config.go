@@ -23,7 +23,10 @@ const (
 // set well above the calls a gateway has in flight at once: every call
 // finds an idle connection at steady state and none dials. Connections
 // beyond the working set are closed after the idle timeout (LIFO pool: the
-// least recently used ones go first).
+// least recently used ones go first). Measured (HTTP mixed, 32 clients, in
+// front of the Rust server): 0.34 new connections per request with Kitex's
+// default pool, 0 with this one; the gateway's CPU 0.82 -> 0.52 s per 10k
+// requests, the server's 0.46 -> 0.29 (docs/performance.md).
 const (
 	defaultPoolMaxIdlePerAddress = 1000
 	defaultPoolMaxIdleGlobal     = 10000
@@ -66,7 +69,7 @@ const (
 	// keeps its header map (the default).
 	BindCached BindMode = "cached"
 	// BindTemplate is Hertz's c.Bind, as the IM template calls it: the same
-	// results at about 0.1 CPU s per 10k requests more.
+	// results at about 0.1 CPU s per 10k requests more (binding.go).
 	BindTemplate BindMode = "template"
 )
 
