@@ -41,7 +41,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-bash scripts/install-deps.sh
+# Inside its own network namespace (below) the script runs again, offline:
+# the prerequisites were installed by then.
+[[ ${BENCH_NETNS:-} == own ]] || bash scripts/install-deps.sh
 
 if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=${DURATION:-2s}
