@@ -1,30 +1,59 @@
 #!/usr/bin/env bash
 # Runs the stack as a fleet, each piece on a host of its own, and breaks it
 # while traffic flows. Hosts are network namespaces that this script creates
-# (names imf<pid>-*) and deletes on exit: Redis, etcd, three rpc-servers, the
-# gateway (RPC_DISCOVERY=etcd) and a router that every host reaches through
-# its own veth pair. Addresses are 10.213.<host>.0/24 and exist only inside
-# these namespaces; nothing is added to the machine's own interfaces, routes
-# or firewall. Needs root.
+# (names imf<pid>-*) and deletes on exit, also on failure or Ctrl-C: Redis,
+# etcd, three rpc-servers, a gateway that discovers them through etcd (gw),
+# a load balancer that health-checks each replica's /readyz like a Kubernetes
+# Service (HAProxy, lb) with a gateway dialing its one address (gwlb), and a
+# router that every host reaches through its own veth pair. Addresses are
+# 10.213.<host>.0/24 and exist only inside these namespaces; nothing is added
+# to the machine's own interfaces, routes or firewall. Needs root.
 #
-# Scenarios, each with traffic through the gateway (scripts/fleet_load.py):
-#   kill       SIGKILL one replica: the gateway must stop routing to it
-#   etcd-cut   rpc1 <-> etcd dropped in the router (ip rule blackhole) for
-#              20 s: its lease (5 s) expires, the gateway drops it; when the
-#              link returns it registers again
-#   redis-cut  rpc1 <-> Redis dropped for 10 s: 500 `storage unavailable`,
-#              /readyz 503, recovery when the link returns
-#   latency    50 ms more round trip between the replicas and Redis, at the
-#              default timeouts: nothing may fail
-# Prints one table (scenario, requests, failed, recovery s, acknowledged-but-
-# lost) and details; exits 1 if an expectation failed. About 2-3 minutes.
+#   bash scripts/fleet.sh [suite]   the test stage (about 3 minutes):
+#     kill       SIGKILL one replica: the gateway must stop routing to it
+#     etcd-cut   rpc1 <-> etcd dropped in the router (ip rule blackhole) for
+#                20 s: its lease (5 s) expires, the gateway drops it, it stays
+#                ready (/readyz 200); when the link returns it registers again
+#     redis-cut  rpc1 <-> Redis dropped for 10 s: its share gets an immediate
+#                500 `storage unavailable`, /readyz stays 200 (degraded)
+#     latency    50 ms more round trip between the replicas and Redis, at the
+#                default timeouts: nothing may fail
+#     etcd-all   every replica <-> etcd dropped for 12 s (past the lease),
+#                traffic through the load balancer: nothing may fail
+#     redis-all  every replica <-> Redis dropped for 8 s, through the load
+#                balancer: `storage unavailable` at once, no replica leaves it
+#     pool       the gateway's default connection pool across hosts, 64 and
+#                256 concurrent HTTP clients for 10 s (im-bench): no failed
+#                request, new connections per call near 0, TIME_WAIT far from
+#                the ephemeral port range
+#   Prints the tables and details; exits 1 if an expectation failed.
 #
+#   bash scripts/fleet.sh pools     the across-hosts pool table: the gateway
+#     with the template's Kitex pool (RPC_POOL=template) and with its default,
+#     64 and 256 concurrent HTTP clients, POOL_SECONDS (60) each, release
+#     builds; each run on a fresh gateway host. About 5 minutes.
+#   BEFORE_REF=<commit> bash scripts/fleet.sh outages   etcd-all and
+#     redis-all with probe timings like deploy/k8s (every 5 s, 2 failures)
+#     and 25 s / 20 s cuts, first with the rpc-server of <commit> (built once
+#     into target/fleet-before), then with this one: the before/after table.
+#     Without BEFORE_REF only this one. About 3 minutes (plus the build).
+#
+# RPC_SERVER_BIN runs another rpc-server binary in every mode.
 # Latency: this machine's kernel has no sch_netem (`tc qdisc ... netem`
 # fails), so Redis is reached through a relay on the Redis host that delays
 # every chunk by 25 ms each way once told to (fleet_load.py relay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
+MODE=${1:-suite}
 
+case $MODE in
+suite | pools | outages) ;;
+*)
+    echo "usage: bash scripts/fleet.sh [suite|pools|outages]" >&2
+    exit 2
+    ;;
+esac
 if ((EUID != 0)); then
     echo "fleet: needs root (network namespaces)" >&2
     exit 2
@@ -32,36 +61,30 @@ fi
 bash scripts/install-deps.sh
 PY=${PYTHON:-python3}
 
-echo "fleet: building rpc-server and the gateway"
-cargo build --quiet -p rpc-server
-make -C http-server-go --no-print-directory build >/dev/null
-
+dir=$(mktemp -d /tmp/fleet.XXXXXX)
 P=imf$$
 R=$P-router
-HOSTS=(redis etcd gw rpc1 rpc2 rpc3)
-declare -A NUM=([redis]=1 [etcd]=2 [gw]=3 [rpc1]=11 [rpc2]=12 [rpc3]=13)
+HOSTS=()
+declare -A NUM=([redis]=1 [etcd]=2 [gw]=3 [lb]=4 [gwlb]=5 [rpc1]=11 [rpc2]=12 [rpc3]=13)
+REPLICAS=(rpc1 rpc2 rpc3)
 ip_of() { echo "10.213.${NUM[$1]}.2"; }
 ns() { echo "$P-$1"; }
 REDIS_IP=$(ip_of redis)
 ETCD_IP=$(ip_of etcd)
 SERVICE_PREFIX=kitex/registry-etcd/demo.rpc.server/
 
-dir=$(mktemp -d /tmp/fleet.XXXXXX)
 declare -A PID=()
+STARTED=() # names in start order, so that teardown stops the newest first
 keep_logs=""
 
 # shellcheck disable=SC2317 # invoked by the trap
 teardown() {
-    local status=$? name pid left
+    local status=$? name pid left pids=()
     trap - EXIT INT TERM
-    for name in "${!PID[@]}"; do
-        kill -TERM "${PID[$name]}" 2>/dev/null || true
+    for name in "${STARTED[@]}"; do
+        [ -z "${PID[$name]:-}" ] || pids+=("${PID[$name]}")
     done
-    sleep 1
-    for name in "${!PID[@]}"; do
-        kill -KILL "${PID[$name]}" 2>/dev/null || true
-        wait "${PID[$name]}" 2>/dev/null || true
-    done
+    stop_all "${pids[@]}"
     for name in router "${HOSTS[@]}"; do
         # Anything still running in our own namespaces was started here.
         for pid in $(ip netns pids "$(ns "$name")" 2>/dev/null); do
@@ -86,12 +109,34 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
+# --- the builds ------------------------------------------------------------------
+profile=debug release=()
+[ "$MODE" != pools ] || { profile=release && release=(--release); }
+echo "fleet: building rpc-server, im-bench ($profile) and the gateway"
+cargo build --quiet --locked "${release[@]}" -p rpc-server -p im-bench
+make -C http-server-go --no-print-directory build >/dev/null
+RPC_BIN=${RPC_SERVER_BIN:-target/$profile/rpc-server}
+BENCH=target/$profile/im-bench
+GATEWAY=http-server-go/bin/http-server
+BEFORE_BIN=""
+if [ "$MODE" = outages ] && [ -n "${BEFORE_REF:-}" ]; then
+    echo "fleet: building the rpc-server of $BEFORE_REF into target/fleet-before"
+    mkdir -p "$dir/before"
+    git archive "$BEFORE_REF" | tar -x -C "$dir/before"
+    cargo build --quiet --locked --manifest-path "$dir/before/Cargo.toml" \
+        --target-dir target/fleet-before -p rpc-server
+    BEFORE_BIN=target/fleet-before/debug/rpc-server
+fi
+
 # --- the network ---------------------------------------------------------------
 ip netns add "$R"
 ip -n "$R" link set lo up
 ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
-for h in "${HOSTS[@]}"; do
-    n=${NUM[$h]}
+# add_host NAME NUMBER: a namespace with 10.213.NUMBER.2, routed through the router.
+add_host() {
+    local h=$1 n=$2
+    NUM[$h]=$n
+    HOSTS+=("$h")
     ip netns add "$(ns "$h")"
     ip -n "$R" link add "to-$h" type veth peer name eth0 netns "$(ns "$h")"
     ip -n "$R" addr add "10.213.$n.1/24" dev "to-$h"
@@ -100,7 +145,15 @@ for h in "${HOSTS[@]}"; do
     ip -n "$(ns "$h")" addr add "10.213.$n.2/24" dev eth0
     ip -n "$(ns "$h")" link set eth0 up
     ip -n "$(ns "$h")" route add default via "10.213.$n.1"
-done
+}
+# del_host NAME: deletes the namespace (its sockets, TIME_WAIT ones too, go with it).
+del_host() {
+    local h kept=()
+    ip netns del "$(ns "$1")"
+    for h in "${HOSTS[@]}"; do [ "$h" = "$1" ] || kept+=("$h"); done
+    HOSTS=("${kept[@]}")
+}
+for h in redis etcd gw lb gwlb "${REPLICAS[@]}"; do add_host "$h" "${NUM[$h]}"; done
 
 # cut_link A B / heal_link A B: drops (or forwards again) everything between hosts A
 # and B in the router, both ways; their other links stay up.
@@ -114,29 +167,28 @@ heal_link() {
 }
 
 # --- the processes ---------------------------------------------------------------
+# track NAME PID: a process that teardown stops.
+track() {
+    PID[$1]=$2
+    [[ " ${STARTED[*]} " == *" $1 "* ]] || STARTED+=("$1")
+}
 # run NAME HOST CMD...: starts CMD in HOST's namespace, logging to $dir/NAME.log.
 run() {
     local name=$1 host=$2
     shift 2
     ip netns exec "$(ns "$host")" "$@" >"$dir/$name.log" 2>&1 &
-    PID[$name]=$!
+    track "$name" $!
 }
-# in HOST CMD...: runs CMD in HOST's namespace.
+# stop NAME: stops a process started here (SIGTERM, bounded wait).
+stop() {
+    stop_all "${PID[$1]}"
+    unset "PID[$1]"
+}
+# on HOST CMD...: runs CMD in HOST's namespace.
 on() {
     local host=$1
     shift
     ip netns exec "$(ns "$host")" "$@"
-}
-wait_until() { # SECONDS WHAT CMD...: polls CMD until it succeeds
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        if ((SECONDS > deadline)); then
-            echo "fleet: timed out waiting for $what" >&2
-            return 1
-        fi
-        sleep 0.2
-    done
 }
 registered() { # prints the addresses registered in etcd
     on etcd etcdctl --endpoints 127.0.0.1:2379 get --prefix "$SERVICE_PREFIX" --print-value-only 2>/dev/null |
@@ -146,54 +198,91 @@ is_registered() { registered | grep -qx "$(ip_of "$1"):8888"; }
 not_registered() { ! is_registered "$1"; }
 count_registered() { [ "$(registered | wc -l)" = "$1" ]; }
 
-ADMIN=""
-if target/debug/rpc-server --help | grep -q -- --admin-listen; then
-    ADMIN=1
-else
-    echo "fleet: this rpc-server has no --admin-listen: readiness and routing reported as n/a"
-fi
-readyz() { # HOST: prints "<status> <first line of the body>" of its /readyz
-    on "$1" curl -s -m 2 -o "$dir/readyz" -w '%{http_code}' http://127.0.0.1:9090/readyz || true
-    echo " $(head -n 1 "$dir/readyz" 2>/dev/null)"
+readyz() { # HOST: prints "<status> <body, lines joined by '; '>" of its /readyz
+    local code
+    code=$(on "$1" curl -s -m 2 -o "$dir/readyz" -w '%{http_code}' http://127.0.0.1:9090/readyz || true)
+    echo "$code $(paste -sd';' "$dir/readyz" 2>/dev/null | sed 's/;/; /g')"
 }
 is_ready() { [[ "$(readyz "$1")" == 200* ]]; }
-not_ready() { [[ "$(readyz "$1")" == 503* ]]; }
 served() { # HOST: prints how many requests it has answered (its /metrics)
     on "$1" curl -s -m 2 http://127.0.0.1:9090/metrics |
         awk '/^rpc_requests_total/ {s += $NF} END {print s + 0}'
 }
 
-start_rpc() { # HOST
+start_rpc() { # HOST [BINARY]
     run "$1" "$1" env RUST_LOG=info RPC_LISTEN=0.0.0.0:8888 RPC_ADVERTISE_ADDR="$(ip_of "$1"):8888" \
         ETCD_ENDPOINTS="$ETCD_IP:2379" REDIS_URL="redis://$REDIS_IP:6379" \
-        KITEX_ETCD_REGISTRY_LEASE_TTL=5 ${ADMIN:+RPC_ADMIN_LISTEN=0.0.0.0:9090} \
-        target/debug/rpc-server
+        KITEX_ETCD_REGISTRY_LEASE_TTL=5 RPC_ADMIN_LISTEN=0.0.0.0:9090 "${2:-$RPC_BIN}"
+}
+start_replicas() { # [BINARY]: the three rpc-servers, until registered and ready
+    local h
+    for h in "${REPLICAS[@]}"; do start_rpc "$h" "${1:-}"; done
+    wait_until 60 "3 rpc-servers registered in etcd" count_registered 3
+    for h in "${REPLICAS[@]}"; do wait_until 30 "$h to be ready" is_ready "$h"; done
+}
+stop_replicas() {
+    local h
+    for h in "${REPLICAS[@]}"; do stop "$h"; done
+}
+start_gateway() { # NAME HOST ENV...: a gateway on HOST's 127.0.0.1:8080
+    local name=$1 host=$2
+    shift 2
+    run "$name" "$host" env HTTP_ADDR=127.0.0.1:8080 "$@" "$GATEWAY"
+    NETNS=$(ns "$host") wait_until 30 "the gateway $name" port_open 8080
 }
 
-echo "fleet: starting Redis, etcd, 3 rpc-servers and the gateway in namespaces $P-*"
-mkdir -p "$dir/redis" "$dir/etcd"
-run redis redis redis-server --port 6379 --bind 127.0.0.1 --dir "$dir/redis" --save "" --appendonly no
+# The load balancer: TCP for Thrift, each replica health-checked on its
+# /readyz; a replica marked down loses its connections too (as a Service's
+# endpoint removal would for new ones). LB_CHECK="inter 5s fall 2" is the
+# Kubernetes probe of deploy/k8s (periodSeconds 5, failureThreshold 2).
+start_lb() { # CHECK-TIMING
+    {
+        echo "global"
+        echo "    maxconn 4096"
+        echo "defaults"
+        echo "    mode tcp"
+        echo "    timeout connect 1s"
+        echo "    timeout client 5m"
+        echo "    timeout server 5m"
+        echo "    timeout check 2s"
+        echo "listen stats"
+        echo "    bind 127.0.0.1:8404"
+        echo "    mode http"
+        echo "    stats enable"
+        echo "    stats uri /stats"
+        echo "listen rpc"
+        echo "    bind $(ip_of lb):8888"
+        echo "    balance roundrobin"
+        echo "    option httpchk GET /readyz"
+        echo "    default-server check port 9090 $1 rise 1 on-marked-down shutdown-sessions"
+        for h in "${REPLICAS[@]}"; do echo "    server $h $(ip_of "$h"):8888"; done
+    } >"$dir/haproxy.cfg"
+    run haproxy lb haproxy -db -f "$dir/haproxy.cfg"
+    wait_until 30 "the load balancer to see 3 replicas up" lb_up 3
+}
+lb_up() { # COUNT: whether COUNT replicas are up in the load balancer
+    [ "$(on lb curl -s -m 2 'http://127.0.0.1:8404/stats;csv' | grep -c '^rpc,rpc[0-9],.*,UP,')" = "$1" ]
+}
+
+echo "fleet: starting Redis, etcd and 3 rpc-servers in namespaces $P-*"
+NETNS=$(ns redis) start_redis 6379 "$dir/redis" --save "" --appendonly no
+track redis $!
 run relay redis "$PY" scripts/fleet_load.py relay "$REDIS_IP" 6379 127.0.0.1 6379
-run etcd etcd etcd --name fleet --data-dir "$dir/etcd/data" \
-    --listen-client-urls "http://$ETCD_IP:2379,http://127.0.0.1:2379" \
-    --advertise-client-urls "http://$ETCD_IP:2379" \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster fleet=http://127.0.0.1:2380
-wait_until 30 "etcd" on etcd etcdctl --endpoints 127.0.0.1:2379 endpoint health
-for h in rpc1 rpc2 rpc3; do start_rpc "$h"; done
-wait_until 60 "3 rpc-servers registered in etcd" count_registered 3
-run gateway gw env HTTP_ADDR=127.0.0.1:8080 RPC_DISCOVERY=etcd ETCD_ENDPOINTS="$ETCD_IP:2379" \
-    http-server-go/bin/http-server
-wait_until 30 "the gateway" on gw curl -sf -m 2 http://127.0.0.1:8080/ping
-echo "fleet: up; registered: $(registered | tr '\n' ' ')"
+NETNS=$(ns etcd) start_etcd 2379 2380 "$dir/etcd" "$ETCD_IP"
+track etcd $!
+NETNS=$(ns redis) wait_for_port 6379 redis-server
+NETNS=$(ns etcd) wait_for_port 2379 etcd
+start_replicas "$BEFORE_BIN"
+echo "fleet: replicas up; registered: $(registered | tr '\n' ' ')"
 
 # --- the scenarios -------------------------------------------------------------------
-# load NAME SECONDS: traffic through the gateway in the background.
+# load NAME SECONDS [GATEWAY-HOST]: traffic through a gateway in the background.
 load() {
     scenario=$1
     : >"$dir/$scenario.events"
+    echo "$scenario" >>"$dir/scenarios"
     echo "fleet: scenario $scenario (${2} s of traffic)"
-    run "load-$scenario" gw "$PY" scripts/fleet_load.py load 127.0.0.1:8080 "$2" "$dir/$scenario.json"
+    run "load-$scenario" "${3:-gw}" "$PY" scripts/fleet_load.py load 127.0.0.1:8080 "$2" "$dir/$scenario.json"
 }
 mark() { # EVENT [TEXT]: notes now (or TEXT) for the current scenario
     echo "$1 ${2:-$(date +%s.%N)}" >>"$dir/$scenario.events"
@@ -205,9 +294,12 @@ expect() {
     if "$@"; then mark "$event"; else mark "$event" "FAIL never"; fi
 }
 finish() { wait "${PID[load-$scenario]}"; }
-# wait_served HOST: until the gateway sends HOST requests (admin listener only).
+# sleep_past SECONDS: sleeps until SECONDS after the current scenario's fault.
+sleep_past() {
+    sleep "$("$PY" -c "print(max(0.0, $(grep fault "$dir/$scenario.events" | cut -d' ' -f2) + $1 - $(date +%s.%N)))")"
+}
+# wait_served HOST: until the gateway sends HOST requests.
 wait_served() {
-    [ -n "$ADMIN" ] || return 0
     local before
     before=$(served "$1")
     wait_until 30 "$1 to be served" test_served "$1" "$before"
@@ -233,70 +325,183 @@ until_stops() {
     done
     echo "FAIL still served ${2} s later"
 }
+readiness_of_all() { # prints every replica's /readyz, "rpc1: 200 ready | ..."
+    local h out=()
+    for h in "${REPLICAS[@]}"; do out+=("$h: $(readyz "$h")"); done
+    (IFS='|' && echo "${out[*]}")
+}
 
-# 1. kill: SIGKILL rpc1 (no deregistration; its lease runs out).
-load kill 25
-sleep 5
-mark fault
-kill -KILL "${PID[rpc1]}"
-expect lease-expired wait_until 20 "rpc1's key to expire" not_registered rpc1
-finish
-start_rpc rpc1
-wait_until 30 "rpc1 to register again" is_registered rpc1
+# etcd_all CUT-SECONDS TRAFFIC-SECONDS [SUFFIX]: every replica loses etcd at
+# once, traffic through the load balancer.
+etcd_all() {
+    local h
+    load "etcd-all${3:-}" "$2" gwlb
+    sleep 3
+    mark fault
+    for h in "${REPLICAS[@]}"; do cut_link "$h" etcd; done
+    expect lease-expired wait_until 20 "every lease to expire" count_registered 0
+    sleep_past "$(($1 - 1))"
+    mark readyz-cut "$(readiness_of_all)"
+    sleep_past "$1"
+    mark restored
+    for h in "${REPLICAS[@]}"; do heal_link "$h" etcd; done
+    expect registered-again wait_until 20 "every replica to register again" count_registered 3
+    finish
+}
 
-# 2. etcd-cut: rpc1 loses etcd (but not Redis, not the gateway) for 20 s.
-load etcd-cut 40
-wait_served rpc1
-sleep 2
-mark fault
-cut_link rpc1 etcd
-expect lease-expired wait_until 20 "rpc1's lease to expire" not_registered rpc1
-if [ -n "$ADMIN" ]; then
-    expect not-ready wait_until 8 "rpc1 to report not ready" not_ready rpc1
-    mark readyz-cut "$(readyz rpc1)"
+# redis_all CUT-SECONDS TRAFFIC-SECONDS [SUFFIX]: every replica loses Redis.
+redis_all() {
+    local h
+    load "redis-all${3:-}" "$2" gwlb
+    sleep 3
+    mark fault
+    for h in "${REPLICAS[@]}"; do cut_link "$h" redis; done
+    sleep_past "$(($1 - 1))"
+    mark readyz-cut "$(readiness_of_all)"
+    sleep_past "$1"
+    mark restored
+    for h in "${REPLICAS[@]}"; do heal_link "$h" redis; done
+    finish
+}
+
+# pool_run POOL CLIENTS SECONDS: im-bench through a gateway on a fresh host
+# (its own ephemeral ports, no TIME_WAIT left from earlier runs) dialing rpc1
+# at a fixed address, as the template does. POOL is the gateway's RPC_POOL
+# ("" for its default). Writes DIR/pool-N.json for fleet_load.py pools.
+pool_runs=0
+pool_run() {
+    local pool=$1 clients=$2 seconds=$3 host a b m1 m2 tw range
+    pool_runs=$((pool_runs + 1))
+    host=pool$pool_runs
+    add_host "$host" $((20 + pool_runs))
+    echo "fleet: pool ${pool:-default}, $clients HTTP clients, $seconds s"
+    start_gateway "gw-$host" "$host" RPC_ADDR="$(ip_of rpc1):8888" ${pool:+RPC_POOL=$pool}
+    m1=$(served rpc1)
+    a=$(on rpc1 awk '/^Tcp:/ && ++n == 2 {print $7}' /proc/net/snmp) # PassiveOpens
+    run "bench-$host" "$host" "$BENCH" --protocol http --addr 127.0.0.1:8080 --workload mixed \
+        --connections "$clients" --duration "${seconds}s" --warmup 0s --rooms 200 --prefill 10 \
+        --label "${pool:-default} $clients" --json "$dir/bench-$pool_runs.json"
+    wait "${PID[bench-$host]}" || true
+    unset "PID[bench-$host]"
+    b=$(on rpc1 awk '/^Tcp:/ && ++n == 2 {print $7}' /proc/net/snmp)
+    m2=$(served rpc1)
+    tw=$(on "$host" ss -Htan state time-wait | wc -l)
+    range=$(on "$host" sysctl -n net.ipv4.ip_local_port_range | awk '{print $2 - $1 + 1}')
+    "$PY" - "$dir" "$pool_runs" "${pool:-default}" "$clients" "$seconds" $((b - a)) $((m2 - m1)) "$tw" "$range" <<'PY'
+import json, pathlib, re, sys
+d, k, pool, clients, seconds, opens, rpcs, tw, ports = sys.argv[1:]
+d = pathlib.Path(d)
+out = (d / f"bench-pool{k}.log").read_text()
+bench = d / f"bench-{k}.json"
+prefill = re.search(r"^prefill: .* (\d+) errors$", out, re.M)
+gateway = (d / f"gw-pool{k}.log").read_text()
+(d / f"pool-{k}.json").write_text(json.dumps({
+    "pool": pool, "clients": int(clients), "seconds": int(seconds),
+    "new_connections": int(opens), "rpcs": int(rpcs), "time_wait": int(tw), "ports": int(ports),
+    "prefill_errors": int(prefill.group(1)) if prefill else None,
+    "dial_errors": gateway.count("cannot assign requested address"),
+    "bench": json.loads(bench.read_text().splitlines()[-1]) if bench.exists() else None,
+    "bench_tail": out[-600:],
+}))
+PY
+    stop "gw-$host"
+    del_host "$host"
+}
+
+case $MODE in
+suite)
+    start_gateway gateway gw RPC_DISCOVERY=etcd ETCD_ENDPOINTS="$ETCD_IP:2379"
+    start_lb "inter 1s fall 2"
+    start_gateway gateway-lb gwlb RPC_ADDR="$(ip_of lb):8888"
+
+    # 1. kill: SIGKILL rpc1 (no deregistration; its lease runs out).
+    load kill 25
+    sleep 5
+    mark fault
+    kill -KILL "${PID[rpc1]}"
+    expect lease-expired wait_until 20 "rpc1's key to expire" not_registered rpc1
+    finish
+    start_rpc rpc1
+    wait_until 30 "rpc1 to register again" is_registered rpc1
+
+    # 2. etcd-cut: rpc1 loses etcd (but not Redis, not the gateway) for 20 s.
+    load etcd-cut 40
+    wait_served rpc1
+    sleep 2
+    mark fault
+    cut_link rpc1 etcd
+    expect lease-expired wait_until 20 "rpc1's lease to expire" not_registered rpc1
     mark gateway-dropped "$(until_stops rpc1 14)"
-fi
-sleep_until=$("$PY" -c "print(max(0.0, $(grep fault "$dir/etcd-cut.events" | cut -d' ' -f2) + 20 - $(date +%s.%N)))")
-sleep "$sleep_until"
-mark restored
-heal_link rpc1 etcd
-expect registered-again wait_until 20 "rpc1 to register again" is_registered rpc1
-if [ -n "$ADMIN" ]; then
+    mark readyz-cut "$(readyz rpc1)"
+    sleep_past 20
+    mark restored
+    heal_link rpc1 etcd
+    expect registered-again wait_until 20 "rpc1 to register again" is_registered rpc1
     expect served-again wait_served rpc1
     mark readyz-after "$(readyz rpc1)"
-else
-    mark readyz-cut n/a
-fi
-finish
+    finish
 
-# 3. redis-cut: rpc1 loses Redis (but not etcd, not the gateway) for 10 s.
-load redis-cut 25
-wait_served rpc1
-sleep 2
-mark fault
-cut_link rpc1 redis
-if [ -n "$ADMIN" ]; then
-    expect not-ready wait_until 8 "rpc1 to report not ready" not_ready rpc1
+    # 3. redis-cut: rpc1 loses Redis (but not etcd, not the gateway) for 10 s.
+    load redis-cut 25
+    wait_served rpc1
+    sleep 2
+    mark fault
+    cut_link rpc1 redis
+    sleep_past 8
     mark readyz-cut "$(readyz rpc1)"
-else
-    mark readyz-cut n/a
-fi
-sleep_until=$("$PY" -c "print(max(0.0, $(grep fault "$dir/redis-cut.events" | cut -d' ' -f2) + 10 - $(date +%s.%N)))")
-sleep "$sleep_until"
-mark restored
-heal_link rpc1 redis
-if [ -n "$ADMIN" ]; then
-    expect ready-again wait_until 20 "rpc1 to be ready" is_ready rpc1
-fi
-finish
+    sleep_past 10
+    mark restored
+    heal_link rpc1 redis
+    finish
 
-# 4. latency: 50 ms more between the replicas and Redis, default timeouts.
-load latency 20
-sleep 4
-mark fault
-kill -USR1 "${PID[relay]}"
-finish
-kill -USR2 "${PID[relay]}"
+    # 4. latency: 50 ms more between the replicas and Redis, default timeouts.
+    load latency 20
+    sleep 4
+    mark fault
+    kill -USR1 "${PID[relay]}"
+    finish
+    kill -USR2 "${PID[relay]}"
 
-echo
-"$PY" scripts/fleet_load.py report "$dir" | tee "$dir/report.txt"
+    # 5-6. shared outages behind the load balancer.
+    etcd_all 12 20
+    redis_all 8 18
+    stop gateway-lb
+    stop haproxy
+
+    # 7. the gateway's default pool across hosts (no other traffic now, so
+    # rpc1's passive opens are the gateway's dials).
+    pool_run "" 64 10
+    pool_run "" 256 10
+
+    echo
+    "$PY" scripts/fleet_load.py report "$dir" | tee "$dir/report.txt"
+    "$PY" scripts/fleet_load.py pools "$dir" --check | tee -a "$dir/report.txt"
+    ;;
+pools)
+    for pool in template ""; do
+        for clients in 64 256; do pool_run "$pool" "$clients" "${POOL_SECONDS:-60}"; done
+    done
+    echo
+    "$PY" scripts/fleet_load.py pools "$dir" | tee "$dir/report.txt"
+    keep_logs=1
+    ;;
+outages)
+    start_lb "inter 5s fall 2"
+    start_gateway gateway-lb gwlb RPC_ADDR="$(ip_of lb):8888"
+    if [ -n "$BEFORE_BIN" ]; then
+        etcd_all 25 40 "@$BEFORE_REF"
+        redis_all 20 35 "@$BEFORE_REF"
+        stop gateway-lb
+        stop haproxy
+        stop_replicas
+        start_replicas
+        start_lb "inter 5s fall 2"
+        start_gateway gateway-lb gwlb RPC_ADDR="$(ip_of lb):8888"
+    fi
+    etcd_all 25 40 "@$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- rpc-server || echo +)"
+    redis_all 20 35 "@$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- rpc-server || echo +)"
+    echo
+    "$PY" scripts/fleet_load.py outages "$dir" | tee "$dir/report.txt"
+    keep_logs=1
+    ;;
+esac

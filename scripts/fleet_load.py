@@ -8,8 +8,15 @@
   fleet_load.py relay LISTEN_HOST PORT TARGET_HOST PORT   a TCP relay that
       delays every chunk by 25 ms in each direction after SIGUSR1 (50 ms
       more round trip), and by nothing again after SIGUSR2.
-  fleet_load.py report DIR   reads DIR/<scenario>.json and .events, prints
-      the table and the details, exits 1 if an expectation failed.
+  fleet_load.py report DIR   reads DIR/<scenario>.json and .events for each
+      scenario DIR/scenarios lists, prints the table and the details, exits 1
+      if an expectation failed.
+  fleet_load.py outages DIR   the same runs as a before/after table of the
+      shared outages (scenario names `etcd-all@<rpc-server>`), no verdict.
+  fleet_load.py pools DIR [--check]   the gateway pool runs (DIR/pool-N.json):
+      a table; with --check exits 1 unless every run had no failed request,
+      new connections per call below 0.01 and TIME_WAIT below a tenth of the
+      ephemeral port range.
 """
 
 from __future__ import annotations
@@ -175,83 +182,177 @@ async def relay(listen_host: str, listen_port: int, target_host: str, target_por
 
 # --- the report ---------------------------------------------------------------
 
-def report(directory: str) -> int:
-    rows, details, problems = [], [], []
-    for name in ["kill", "etcd-cut", "redis-cut", "latency"]:
-        result_path = Path(directory, f"{name}.json")
-        if not result_path.exists():
-            continue
-        result = json.loads(result_path.read_text())
-        events: dict[str, str] = {}
-        for line in Path(directory, f"{name}.events").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            events[key] = value
-        records = result["records"]
-        failed = [r for r in records if r[3] != 200]
-        run_end = max(r[1] for r in records)
-        # Recovery: from the fault (or the link's return, when it returns)
-        # to the end of the last failed request.
-        since = float(events.get("restored", events["fault"]))
-        recovery = max(0.0, max(r[1] for r in failed) - since) if failed else 0.0
-        lost = result["lost"]
-        rows.append((name, len(records), len(failed), f"{recovery:.1f}", lost))
+def scenario(directory: str, name: str) -> dict:
+    """One scenario's records and events, and what follows from them."""
+    result = json.loads(Path(directory, f"{name}.json").read_text())
+    events: dict[str, str] = {}
+    for line in Path(directory, f"{name}.events").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        events[key] = value
+    records = result["records"]
+    failed = [r for r in records if r[3] != 200]
+    # Recovery: from the fault (or the link's return, when it returns) to
+    # the end of the last failed request.
+    since = float(events.get("restored", events["fault"]))
+    recovery = max(0.0, max(r[1] for r in failed) - since) if failed else 0.0
+    return {"name": name, "base": name.split("@")[0], "result": result, "events": events,
+            "records": records, "failed": failed, "recovery": recovery,
+            "fault": float(events["fault"]), "run_end": max(r[1] for r in records)}
 
-        fault = float(events["fault"])
-        note = [f"{name}: {result['acked']} sends acknowledged"]
-        if failed:
-            kinds: dict[str, int] = {}
-            for r in failed:
-                key = f"{r[3]} {r[4][:70]}"
-                kinds[key] = kinds.get(key, 0) + 1
-            slowest = max(r[1] - r[0] for r in failed)
-            note.append(f"failures {min(r[0] for r in failed) - fault:+.1f}..{max(r[1] for r in failed) - fault:+.1f} s "
-                        f"after the fault, slowest failed request {slowest * 1000:.0f} ms")
-            note += [f"  {n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:4]]
-        for key, value in events.items():
-            if key not in ("fault",):
-                try:
-                    note.append(f"  {key}: {float(value) - fault:+.1f} s after the fault")
-                except ValueError:
-                    note.append(f"  {key}: {value}")
-        if name == "latency":
-            before = [r[1] - r[0] for r in records if r[0] < fault and r[3] == 200]
-            during = [r[1] - r[0] for r in records if r[0] > fault + 0.5 and r[3] == 200]
-            if before and during:
-                note.append(f"  median request {statistics.median(before) * 1000:.0f} ms before, "
-                            f"{statistics.median(during) * 1000:.0f} ms with 50 ms more to Redis")
-        details += note
 
-        if lost or result["unverified"]:
-            problems.append(f"{name}: {lost} acknowledged sends lost, {result['unverified']} unverified")
-        if failed and max(r[1] for r in failed) > run_end - 5:
-            problems.append(f"{name}: requests still failed in the last 5 s")
-        if name == "latency" and failed:
-            problems.append("latency: requests failed with 50 ms more to Redis")
-        readiness = events.get("readyz-cut")
-        if readiness is not None and not readiness.startswith(("503", "n/a")):
-            problems.append(f"{name}: rpc1 still reported ready during the cut: {readiness}")
-        if name == "redis-cut":
-            # After 3 s of the cut, the replica should know that Redis is gone.
-            settled = [r for r in failed if fault + 3 <= r[0] and r[1] <= float(events["restored"])]
-            slow = [r for r in settled if "storage unavailable" not in r[4] or r[1] - r[0] > 0.5]
-            if slow:
-                problems.append(f"redis-cut: {len(slow)} of {len(settled)} failures 3 s or more into the cut were not "
-                                f"a quick (< 0.5 s) 500 `storage unavailable`, e.g. {slow[-1][4][:80]!r} "
-                                f"in {(slow[-1][1] - slow[-1][0]) * 1000:.0f} ms")
-        for key, value in events.items():
-            if value.startswith("FAIL"):
-                problems.append(f"{name}: {key}: {value}")
+def failure_kinds(failed: list) -> list[str]:
+    kinds: dict[str, int] = {}
+    for r in failed:
+        key = f"{r[3]} {r[4][:70]}"
+        kinds[key] = kinds.get(key, 0) + 1
+    return [f"  {n} x {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:4]]
 
-    header = ("scenario", "requests", "failed", "recovery s", "acknowledged-but-lost")
+
+def details(s: dict) -> list[str]:
+    name, failed, fault, events = s["name"], s["failed"], s["fault"], s["events"]
+    note = [f"{name}: {s['result']['acked']} sends acknowledged"]
+    if failed:
+        slowest = max(r[1] - r[0] for r in failed)
+        note.append(f"failures {min(r[0] for r in failed) - fault:+.1f}..{max(r[1] for r in failed) - fault:+.1f} s "
+                    f"after the fault, slowest failed request {slowest * 1000:.0f} ms")
+        note += failure_kinds(failed)
+    for key, value in events.items():
+        if key != "fault":
+            try:
+                note.append(f"  {key}: {float(value) - fault:+.1f} s after the fault")
+            except ValueError:
+                note.append(f"  {key}: {value}")
+    if s["base"] == "latency":
+        before = [r[1] - r[0] for r in s["records"] if r[0] < fault and r[3] == 200]
+        during = [r[1] - r[0] for r in s["records"] if r[0] > fault + 0.5 and r[3] == 200]
+        if before and during:
+            note.append(f"  median request {statistics.median(before) * 1000:.0f} ms before, "
+                        f"{statistics.median(during) * 1000:.0f} ms with 50 ms more to Redis")
+    return note
+
+
+def readiness_replies(value: str) -> list[str]:
+    """`rpc1: 200 ready|rpc2: ...` or `200 ready; ...` -> each replica's reply."""
+    return [part.split(": ", 1)[-1] if part.startswith("rpc") else part for part in value.split("|")]
+
+
+def problems_of(s: dict) -> list[str]:
+    name, base, failed, events = s["name"], s["base"], s["failed"], s["events"]
+    problems = []
+    result = s["result"]
+    if result["lost"] or result["unverified"]:
+        problems.append(f"{name}: {result['lost']} acknowledged sends lost, {result['unverified']} unverified")
+    if failed and max(r[1] for r in failed) > s["run_end"] - 5:
+        problems.append(f"{name}: requests still failed in the last 5 s")
+    if base in ("latency", "etcd-all") and failed:
+        problems.append(f"{name}: {len(failed)} requests failed")
+    # Readiness is for what is the replica's own: a lost etcd or Redis keeps
+    # it ready, and the body names what is degraded.
+    wanted = {"etcd-cut": "etcd: not registered", "etcd-all": "etcd: not registered",
+              "redis-cut": "storage not connected", "redis-all": "storage not connected"}.get(base)
+    readiness = events.get("readyz-cut")
+    if wanted and readiness is not None:
+        for reply in readiness_replies(readiness):
+            if not (reply.startswith("200") and wanted in reply):
+                problems.append(f"{name}: /readyz during the cut was {reply!r}, expected 200 naming {wanted!r}")
+    if base in ("redis-cut", "redis-all"):
+        # After 3 s of the cut, the replicas should know that Redis is gone.
+        settled = [r for r in failed if s["fault"] + 3 <= r[0] and r[1] <= float(events["restored"])]
+        slow = [r for r in settled if "storage unavailable" not in r[4] or r[1] - r[0] > 0.5]
+        if slow:
+            problems.append(f"{name}: {len(slow)} of {len(settled)} failures 3 s or more into the cut were not "
+                            f"a quick (< 0.5 s) 500 `storage unavailable`, e.g. {slow[-1][4][:80]!r} "
+                            f"in {(slow[-1][1] - slow[-1][0]) * 1000:.0f} ms")
+    for key, value in events.items():
+        if value.startswith("FAIL"):
+            problems.append(f"{name}: {key}: {value}")
+    return problems
+
+
+def scenarios(directory: str) -> list[dict]:
+    names = Path(directory, "scenarios").read_text().split()
+    return [scenario(directory, name) for name in names if Path(directory, f"{name}.json").exists()]
+
+
+def table(header: tuple, rows: list) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
     print()
-    print("\n".join(details))
+
+
+def report(directory: str) -> int:
+    runs = scenarios(directory)
+    table(("scenario", "requests", "failed", "recovery s", "acknowledged-but-lost"),
+          [(s["name"], len(s["records"]), len(s["failed"]), f"{s['recovery']:.1f}", s["result"]["lost"])
+           for s in runs])
+    print("\n".join(line for s in runs for line in details(s)))
+    problems = [p for s in runs for p in problems_of(s)]
+    expected = Path(directory, "scenarios").read_text().split()
+    if len(runs) < len(expected):
+        problems.append(f"only {len(runs)} of {len(expected)} scenarios left results")
     for problem in problems:
         print(f"FAILED: {problem}")
-    return 1 if problems or len(rows) < 4 else 0
+    return 1 if problems or not runs else 0
+
+
+def outages(directory: str) -> int:
+    runs = scenarios(directory)
+    rows = []
+    for s in runs:
+        base, _, server = s["name"].partition("@")
+        unavailable = sum("storage unavailable" in r[4] for r in s["failed"])
+        readiness = s["events"].get("readyz-cut", "")
+        codes = " ".join(reply.split(" ", 1)[0] for reply in readiness_replies(readiness))
+        rows.append((base, server, len(s["records"]), len(s["failed"]), unavailable,
+                     len(s["failed"]) - unavailable, f"{s['recovery']:.1f}", codes))
+    table(("scenario", "rpc-server", "requests", "failed", "of which `storage unavailable`", "other failures",
+           "recovery s", "/readyz of the 3 replicas late in the cut"), rows)
+    print("\n".join(line for s in runs for line in details(s)))
+    return 0
+
+
+def pools(directory: str, check: bool) -> int:
+    runs = sorted((json.loads(p.read_text()) for p in Path(directory).glob("pool-*.json")),
+                  key=lambda r: (r["pool"] != "template", r["clients"]))
+    rows, notes, problems = [], [], []
+    for run in runs:
+        bench = run["bench"]
+        label = f"{run['pool']} pool, {run['clients']} clients"
+        if bench is None:
+            problems.append(f"{label}: im-bench wrote no report: {run['bench_tail']!r}")
+            continue
+        failed = bench["errors"] + (run["prefill_errors"] or 0)
+        per_call = run["new_connections"] / run["rpcs"] if run["rpcs"] else float("nan")
+        rows.append((run["pool"], run["clients"], run["seconds"], bench["requests"], failed, f"{per_call:.3f}",
+                     run["time_wait"], f"{bench['throughput_rps']:.0f}", f"{bench['latency_us']['p99'] / 1000:.1f}"))
+        notes.append(f"{label}: {run['rpcs']} calls reached rpc1 (prefill included) over {run['new_connections']} "
+                     f"new connections; {run['dial_errors']} `cannot assign requested address` in the gateway's log; "
+                     f"ephemeral range {run['ports']} ports")
+        notes += [f"  {n} x {message[:100]}" for message, n in list(bench["error_samples"].items())[:3]]
+        if run["prefill_errors"] is None:
+            problems.append(f"{label}: no prefill line in im-bench's output")
+        if failed:
+            problems.append(f"{label}: {failed} failed requests")
+        if not per_call < 0.01:
+            problems.append(f"{label}: {per_call:.3f} new connections per call")
+        if run["time_wait"] >= run["ports"] / 10:
+            problems.append(f"{label}: {run['time_wait']} sockets in TIME_WAIT of {run['ports']} ephemeral ports")
+        if run["dial_errors"]:
+            problems.append(f"{label}: the gateway could not dial {run['dial_errors']} times")
+    print("Across hosts: gateway (and im-bench, --workload mixed) on one host, rpc-server and Redis on others;"
+          " req/s and p99 on a busy machine unless said otherwise")
+    table(("pool", "HTTP clients", "s", "requests", "failed", "new connections per call", "TIME_WAIT at end",
+           "req/s", "p99 ms"), rows)
+    print("\n".join(notes))
+    if not check:
+        return 0
+    if not runs:
+        problems.append("no pool run left results")
+    for problem in problems:
+        print(f"FAILED: {problem}")
+    return 1 if problems else 0
 
 
 def main() -> int:
@@ -262,6 +363,10 @@ def main() -> int:
         asyncio.run(relay(args[0], int(args[1]), args[2], int(args[3])))
     elif command == "report":
         return report(args[0])
+    elif command == "outages":
+        return outages(args[0])
+    elif command == "pools":
+        return pools(args[0], "--check" in args[1:])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -25,6 +25,9 @@
 #   curl                     curl (scripts/fresh-check.sh, the README's examples)
 #   a CA bundle for HTTPS    ca-certificates (cargo and go download over HTTPS)
 #   compose config           docker-compose (only to validate docker-compose.yml)
+#   a TCP load balancer that health-checks over HTTP
+#                            haproxy (scripts/fleet.sh: a Service in front of
+#                            the replicas that reads their /readyz)
 # Packages come from Debian only, never pip. Rust (cargo >= 1.85) and Go must
 # already be installed; crates and Go modules are fetched by cargo and go.
 set -euo pipefail
@@ -75,6 +78,15 @@ has_thrift_compiler() {
     quietly thrift --gen py -out "$probe" "$probe/thrift_probe.thrift" && test -s "$probe/thrift_probe/ttypes.py"
 }
 
+# haproxy accepts (checks, does not start) a TCP proxy whose servers are checked with GET /readyz.
+has_haproxy() {
+    printf '%s\n' 'defaults' '    mode tcp' '    timeout connect 1s' '    timeout client 1s' \
+        '    timeout server 1s' 'listen rpc' '    bind 127.0.0.1:8888' '    option httpchk GET /readyz' \
+        '    server one 127.0.0.1:1 check port 2 inter 1s fall 2 rise 1 on-marked-down shutdown-sessions' \
+        >"$probe/haproxy.cfg"
+    quietly haproxy -c -f "$probe/haproxy.cfg"
+}
+
 has_compose() {
     compose_command docker
 }
@@ -107,6 +119,7 @@ run_checks() {
     check "CA certificates (/etc/ssl/certs/ca-certificates.crt)" "ca-certificates" \
         test -s /etc/ssl/certs/ca-certificates.crt
     check "docker compose or docker-compose" "docker-compose" has_compose
+    check "haproxy (a TCP load balancer with HTTP health checks)" "haproxy" has_haproxy
 }
 
 run_checks >/dev/null

@@ -155,44 +155,88 @@ finish_check() {
     exit "$1"
 }
 
-# wait_for_port PORT NAME [SECONDS]: waits until 127.0.0.1:PORT accepts.
-wait_for_port() {
-    local port=$1 name=$2 deadline=$((SECONDS + ${3:-30}))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+# in_netns CMD...: runs CMD in network namespace $NETNS when that is set
+# (scripts/fleet.sh: `NETNS=NAME start_redis ...`), else here. `ip netns exec`
+# execs CMD, so the PID of `in_netns CMD &` is CMD's own.
+in_netns() {
+    if [ -n "${NETNS:-}" ]; then
+        ip netns exec "$NETNS" "$@"
+    else
+        "$@"
+    fi
+}
+
+# wait_until SECONDS WHAT CMD...: polls CMD (quietly) until it succeeds;
+# after SECONDS says that WHAT did not happen and returns 1.
+wait_until() {
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@" >/dev/null 2>&1; do
         if ((SECONDS > deadline)); then
-            echo "$name did not start listening on port $port" >&2
+            echo "timed out waiting for $what" >&2
             return 1
         fi
         sleep 0.1
     done
 }
 
-# start_redis PORT DIR [extra redis-server args...]: Redis on loopback.
+# port_open PORT: whether 127.0.0.1:PORT accepts a connection (in $NETNS).
+port_open() {
+    in_netns bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# wait_for_port PORT NAME [SECONDS]: waits until 127.0.0.1:PORT accepts (in
+# $NETNS when set).
+wait_for_port() {
+    wait_until "${3:-30}" "$2 to listen on port $1" port_open "$1"
+}
+
+# start_redis PORT DIR [extra redis-server args...]: Redis on loopback (in
+# $NETNS when set), logging to DIR/redis.log.
 start_redis() {
     local port=$1 dir=$2
     shift 2
     mkdir -p "$dir"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" "$@" >"$dir/redis.log" 2>&1 &
+    in_netns redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" "$@" >"$dir/redis.log" 2>&1 &
 }
 
-# start_etcd CLIENT_PORT PEER_PORT DIR: a one-node etcd on loopback.
+# start_etcd CLIENT_PORT PEER_PORT DIR [HOST]: a one-node etcd on loopback (in
+# $NETNS when set), logging to DIR/etcd.log. With HOST it also serves clients
+# on HOST:CLIENT_PORT and advertises that address.
 start_etcd() {
-    local client="http://127.0.0.1:$1" peer="http://127.0.0.1:$2" dir=$3
+    local listen="http://127.0.0.1:$1" advertise="http://127.0.0.1:$1" peer="http://127.0.0.1:$2" dir=$3
+    if [ -n "${4:-}" ]; then
+        advertise="http://$4:$1"
+        listen="$advertise,$listen"
+    fi
     mkdir -p "$dir"
-    etcd --name default --data-dir "$dir/data" \
-        --listen-client-urls "$client" --advertise-client-urls "$client" \
+    in_netns etcd --name default --data-dir "$dir/data" \
+        --listen-client-urls "$listen" --advertise-client-urls "$advertise" \
         --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
         --initial-cluster "default=$peer" >"$dir/etcd.log" 2>&1 &
 }
 
+# running PID: whether PID is a live process (an exited child not yet waited
+# for is a zombie, which `kill -0` still finds).
+running() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $state != Z* ]]
+}
+
 # stop_all PID...: stops each process with SIGTERM, newest first, waiting
 # for each to exit before the next, so that a server drains its requests
-# while the services behind it are still up.
+# while the services behind it are still up. A process still running 35 s
+# after its SIGTERM (past the rpc-server's 30 s drain) gets SIGKILL.
 stop_all() {
-    local pid
+    local pid i tries
     for ((i = $#; i > 0; i--)); do
         pid=${!i}
         kill -TERM "$pid" 2>/dev/null || continue
+        for ((tries = 0; tries < 350; tries++)); do
+            running "$pid" || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
 }

@@ -29,6 +29,7 @@ use volo::{Layer, Service};
 use volo_thrift::ServerError;
 use volo_thrift::context::ServerContext;
 
+use crate::admin::StorageProbe;
 use crate::error::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_OK, ErrorKind};
 use crate::net::Connections;
 use crate::registry::RegistrationState;
@@ -83,9 +84,14 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// Registers every metric. `connections` and `registration` are read at
-    /// each scrape; `registration` is `None` when etcd is not configured.
-    pub fn new(connections: Arc<Connections>, registration: Option<RegistrationState>) -> Metrics {
+    /// Registers every metric. `connections`, `registration` and `store` are
+    /// read at each scrape; `registration` is `None` when etcd is not
+    /// configured.
+    pub fn new(
+        connections: Arc<Connections>,
+        registration: Option<RegistrationState>,
+        store: StorageProbe,
+    ) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<Labels2, Counter>::default();
         let latency = Family::<Labels1, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -116,6 +122,7 @@ impl Metrics {
         registry.register_collector(Box::new(Scraped {
             connections,
             registration,
+            store,
         }));
 
         let methods = METHODS.map(|method| MethodMetrics {
@@ -190,6 +197,7 @@ enum Outcome {
 struct Scraped {
     connections: Arc<Connections>,
     registration: Option<RegistrationState>,
+    store: StorageProbe,
 }
 
 impl Collector for Scraped {
@@ -207,6 +215,13 @@ impl Collector for Scraped {
             "Client connections closed on arrival because the connection limit was reached",
             None,
             refused.metric_type(),
+        )?)?;
+        let connected = ConstGauge::new(i64::from(self.store.connected()));
+        connected.encode(encoder.encode_descriptor(
+            "rpc_storage_connected",
+            "1 while a connection to the store (Redis) is up, else 0",
+            None,
+            connected.metric_type(),
         )?)?;
         if let Some(registration) = &self.registration {
             let registered = ConstGauge::new(i64::from(registration.is_registered()));
@@ -316,7 +331,11 @@ mod tests {
     use super::*;
 
     fn metrics() -> Metrics {
-        Metrics::new(Arc::new(Connections::new(10)), None)
+        Metrics::new(
+            Arc::new(Connections::new(10)),
+            None,
+            StorageProbe::new(|| true),
+        )
     }
 
     #[test]
@@ -330,6 +349,7 @@ mod tests {
             "rpc_requests_in_flight 0",
             "rpc_connections_open 0",
             "rpc_connections_refused_total 0",
+            "rpc_storage_connected 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

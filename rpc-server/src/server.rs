@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use volo_thrift::codec::default::DefaultMakeCodec;
 
-use crate::admin::{self, Readiness};
+use crate::admin::{self, Readiness, StorageProbe};
 use crate::config::Config;
 use crate::handler::{Handler, Limits};
 use crate::metrics::{Metrics, MetricsLayer};
@@ -150,10 +150,15 @@ async fn serve_with<S: MessageStore>(
     let mut metrics = None;
     if let Some(address) = config.admin_listen {
         let registration = registrar.as_ref().map(Registrar::state);
-        let measured = Arc::new(Metrics::new(Arc::clone(&connections), registration.clone()));
         let ready_store = Arc::clone(&store);
+        let storage = StorageProbe::new(move || ready_store.is_ready());
+        let measured = Arc::new(Metrics::new(
+            Arc::clone(&connections),
+            registration.clone(),
+            storage.clone(),
+        ));
         let readiness = Readiness {
-            store: Box::new(move || ready_store.is_ready()),
+            store: storage,
             registration,
             stopping: stop_signal.clone(),
         };
