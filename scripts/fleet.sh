@@ -18,9 +18,9 @@
 #                500 `storage unavailable`, /readyz stays 200 (degraded)
 #     latency    50 ms more round trip between the replicas and Redis, at the
 #                default timeouts: nothing may fail
-#     etcd-all   every replica <-> etcd dropped for 12 s (past the lease),
+#     etcd-all   every replica <-> etcd dropped for 9 s (past the lease),
 #                traffic through the load balancer: nothing may fail
-#     redis-all  every replica <-> Redis dropped for 8 s, through the load
+#     redis-all  every replica <-> Redis dropped for 7 s, through the load
 #                balancer: `storage unavailable` at once, no replica leaves it
 #     pool       the gateway's default connection pool across hosts, 64 and
 #                256 concurrent HTTP clients for 10 s (im-bench): no failed
@@ -34,11 +34,11 @@
 #     builds; each run on a fresh gateway host. About 5 minutes.
 #   BEFORE_REF=<commit> bash scripts/fleet.sh outages   etcd-all and
 #     redis-all with probe timings like deploy/k8s (every 5 s, 2 failures)
-#     and 25 s / 20 s cuts, first with the rpc-server of <commit> (built once
-#     into target/fleet-before), then with this one: the before/after table.
+#     and 25 s / 20 s cuts, first with the rpc-server of <commit> (built in
+#     target/fleet-before), then with this one: the before/after table.
 #     Without BEFORE_REF only this one. About 3 minutes (plus the build).
 #
-# RPC_SERVER_BIN runs another rpc-server binary in every mode.
+# RPC_SERVER_BIN and GATEWAY_BIN run other binaries in every mode.
 # Latency: this machine's kernel has no sch_netem (`tc qdisc ... netem`
 # fails), so Redis is reached through a relay on the Redis host that delays
 # every chunk by 25 ms each way once told to (fleet_load.py relay).
@@ -112,20 +112,28 @@ trap 'exit 130' INT TERM
 # --- the builds ------------------------------------------------------------------
 profile=debug release=()
 [ "$MODE" != pools ] || { profile=release && release=(--release); }
-echo "fleet: building rpc-server, im-bench ($profile) and the gateway"
-cargo build --quiet --locked "${release[@]}" -p rpc-server -p im-bench
-make -C http-server-go --no-print-directory build >/dev/null
-RPC_BIN=${RPC_SERVER_BIN:-target/$profile/rpc-server}
-BENCH=target/$profile/im-bench
-GATEWAY=http-server-go/bin/http-server
 BEFORE_BIN=""
 if [ "$MODE" = outages ] && [ -n "${BEFORE_REF:-}" ]; then
-    echo "fleet: building the rpc-server of $BEFORE_REF into target/fleet-before"
-    mkdir -p "$dir/before"
-    git archive "$BEFORE_REF" | tar -x -C "$dir/before"
-    cargo build --quiet --locked --manifest-path "$dir/before/Cargo.toml" \
-        --target-dir target/fleet-before -p rpc-server
-    BEFORE_BIN=target/fleet-before/debug/rpc-server
+    # Built in target/ like ours (its workspace crates get their own hashes,
+    # the dependencies are shared), then copied out before ours is linked again.
+    echo "fleet: building the rpc-server of $BEFORE_REF"
+    rm -rf target/fleet-before
+    mkdir -p target/fleet-before/src
+    git archive "$BEFORE_REF" | tar -x -C target/fleet-before/src
+    cargo build --quiet --locked --manifest-path target/fleet-before/src/Cargo.toml \
+        --target-dir target -p rpc-server
+    cp target/debug/rpc-server target/fleet-before/rpc-server
+    BEFORE_BIN=target/fleet-before/rpc-server
+fi
+echo "fleet: building rpc-server, im-bench ($profile) and the gateway"
+cargo build --quiet --locked "${release[@]}" -p rpc-server -p im-bench
+[ -n "${GATEWAY_BIN:-}" ] || make -C http-server-go --no-print-directory build >/dev/null
+RPC_BIN=${RPC_SERVER_BIN:-target/$profile/rpc-server}
+BENCH=target/$profile/im-bench
+GATEWAY=${GATEWAY_BIN:-http-server-go/bin/http-server}
+if [ -n "$BEFORE_BIN" ] && cmp -s "$BEFORE_BIN" "$RPC_BIN"; then
+    echo "fleet: $RPC_BIN is still the binary of $BEFORE_REF" >&2
+    exit 1
 fi
 
 # --- the network ---------------------------------------------------------------
@@ -172,11 +180,12 @@ track() {
     PID[$1]=$2
     [[ " ${STARTED[*]} " == *" $1 "* ]] || STARTED+=("$1")
 }
-# run NAME HOST CMD...: starts CMD in HOST's namespace, logging to $dir/NAME.log.
+# run NAME HOST CMD...: starts CMD in HOST's namespace, logging to $dir/NAME.log
+# (appended: a restarted process keeps its earlier log).
 run() {
     local name=$1 host=$2
     shift 2
-    ip netns exec "$(ns "$host")" "$@" >"$dir/$name.log" 2>&1 &
+    ip netns exec "$(ns "$host")" "$@" >>"$dir/$name.log" 2>&1 &
     track "$name" $!
 }
 # stop NAME: stops a process started here (SIGTERM, bounded wait).
@@ -233,13 +242,16 @@ start_gateway() { # NAME HOST ENV...: a gateway on HOST's 127.0.0.1:8080
 
 # The load balancer: TCP for Thrift, each replica health-checked on its
 # /readyz; a replica marked down loses its connections too (as a Service's
-# endpoint removal would for new ones). LB_CHECK="inter 5s fall 2" is the
-# Kubernetes probe of deploy/k8s (periodSeconds 5, failureThreshold 2).
+# endpoint removal would for new ones). "inter 5s fall 2" is the Kubernetes
+# probe of deploy/k8s (periodSeconds 5, failureThreshold 2). Its log
+# (haproxy.log) has the time of each replica's state change.
 start_lb() { # CHECK-TIMING
     {
         echo "global"
         echo "    maxconn 4096"
+        echo "    log stderr format iso local0 notice"
         echo "defaults"
+        echo "    log global"
         echo "    mode tcp"
         echo "    timeout connect 1s"
         echo "    timeout client 5m"
@@ -296,7 +308,7 @@ expect() {
 finish() { wait "${PID[load-$scenario]}"; }
 # sleep_past SECONDS: sleeps until SECONDS after the current scenario's fault.
 sleep_past() {
-    sleep "$("$PY" -c "print(max(0.0, $(grep fault "$dir/$scenario.events" | cut -d' ' -f2) + $1 - $(date +%s.%N)))")"
+    sleep "$("$PY" -c "print(max(0.0, $(grep '^fault ' "$dir/$scenario.events" | cut -d' ' -f2) + $1 - $(date +%s.%N)))")"
 }
 # wait_served HOST: until the gateway sends HOST requests.
 wait_served() {
@@ -385,7 +397,7 @@ pool_run() {
     unset "PID[bench-$host]"
     b=$(on rpc1 awk '/^Tcp:/ && ++n == 2 {print $7}' /proc/net/snmp)
     m2=$(served rpc1)
-    tw=$(on "$host" ss -Htan state time-wait | wc -l)
+    tw=$(on "$host" ss -Htan state time-wait '( dport = :8888 )' | wc -l)
     range=$(on "$host" sysctl -n net.ipv4.ip_local_port_range | awk '{print $2 - $1 + 1}')
     "$PY" - "$dir" "$pool_runs" "${pool:-default}" "$clients" "$seconds" $((b - a)) $((m2 - m1)) "$tw" "$range" <<'PY'
 import json, pathlib, re, sys
@@ -463,8 +475,8 @@ suite)
     kill -USR2 "${PID[relay]}"
 
     # 5-6. shared outages behind the load balancer.
-    etcd_all 12 20
-    redis_all 8 18
+    etcd_all 9 16
+    redis_all 7 22
     stop gateway-lb
     stop haproxy
 

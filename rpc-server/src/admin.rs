@@ -52,7 +52,9 @@ impl StorageProbe {
 
 impl std::fmt::Debug for StorageProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("StorageProbe").field(&self.connected()).finish()
+        f.debug_tuple("StorageProbe")
+            .field(&self.connected())
+            .finish()
     }
 }
 
@@ -203,7 +205,10 @@ mod tests {
             registered: None,
             ..SERVING
         };
-        assert_eq!(verdict(without_etcd), (StatusCode::OK, "ready\n".to_owned()));
+        assert_eq!(
+            verdict(without_etcd),
+            (StatusCode::OK, "ready\n".to_owned())
+        );
     }
 
     #[test]
@@ -249,7 +254,10 @@ mod tests {
         };
         assert_eq!(
             verdict(stopping),
-            (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_owned())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting down\n".to_owned()
+            )
         );
     }
 
