@@ -1,6 +1,7 @@
-//! The admin listener: `/healthz`, `/readyz` following Redis and etcd, and
-//! `/metrics` counting exactly the requests made (in-process); and none at
-//! all unless it is asked for (the binary).
+//! The admin listener: `/healthz`, `/readyz` (unready only while starting or
+//! stopping; a lost Redis or etcd is named, not unready), and `/metrics`
+//! counting exactly the requests made (in-process); and none at all unless it
+//! is asked for (the binary).
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -63,7 +64,7 @@ fn admin_server(args: &[&str]) -> (InProcessServer, SocketAddr) {
 }
 
 #[tokio::test]
-async fn probes_follow_redis_and_metrics_count_requests() {
+async fn probes_name_a_lost_redis_and_metrics_count_requests() {
     let mut redis = Redis::start();
     let (server, admin) = admin_server(&["--redis-url", &redis.url()]);
     server.wait_storage_ready().await;
@@ -76,6 +77,7 @@ async fn probes_follow_redis_and_metrics_count_requests() {
     assert!(before.contains("# TYPE rpc_requests counter"), "{before}");
     assert!(before.contains("# HELP rpc_request_duration_seconds"));
     assert!(!before.contains("rpc_etcd_registered"));
+    assert_eq!(value(&before, "rpc_storage_connected"), 1.0);
 
     let client = Client::new(server.addr(), Framing::Unframed);
     for text in ["one", "two", "three"] {
@@ -112,13 +114,19 @@ async fn probes_follow_redis_and_metrics_count_requests() {
     assert!(value(&after, "rpc_connections_open") >= 1.0, "{after}");
     assert_eq!(value(&after, "rpc_connections_refused_total"), 0.0);
 
-    // Redis down: not ready, yet alive; requests fail in storage and say so.
+    // Redis down, as it would be for every replica: still ready (leaving
+    // the Service would turn `storage unavailable` into connection errors),
+    // alive, the body and a gauge name it; requests fail in storage and say so.
     redis.stop();
-    wait_until("/readyz to fail", Duration::from_secs(15), || {
-        status(admin, "/readyz") == 503
-    });
-    let (_, body) = get(admin, "/readyz").unwrap();
-    assert!(body.contains("storage"), "{body}");
+    wait_until(
+        "/readyz to name the lost storage",
+        Duration::from_secs(15),
+        || get(admin, "/readyz").is_ok_and(|(_, body)| body.contains("storage not connected")),
+    );
+    let (status_down, body) = get(admin, "/readyz").unwrap();
+    assert_eq!(status_down, 200, "{body}");
+    assert!(body.starts_with("ready\n"), "{body}");
+    assert_eq!(value(&scrape(admin), "rpc_storage_connected"), 0.0);
     assert_eq!(status(admin, "/healthz"), 200);
     assert_eq!(client.send_text("a:b", "a", "lost").await.code, 500);
     let down = scrape(admin);
@@ -137,13 +145,34 @@ async fn probes_follow_redis_and_metrics_count_requests() {
     assert_eq!(storage_failures, 1.0, "{down}");
 
     redis.restart();
-    wait_until("/readyz to pass again", Duration::from_secs(20), || {
-        status(admin, "/readyz") == 200
-    });
+    wait_until(
+        "the storage to connect again",
+        Duration::from_secs(20),
+        || get(admin, "/readyz").is_ok_and(|(status, body)| status == 200 && body == "ready\n"),
+    );
+    assert_eq!(value(&scrape(admin), "rpc_storage_connected"), 1.0);
 }
 
 #[tokio::test]
-async fn readiness_waits_for_etcd_registration() {
+async fn a_replica_is_starting_until_its_storage_first_connects() {
+    let mut redis = Redis::start();
+    redis.stop();
+    let (_server, admin) = admin_server(&["--redis-url", &redis.url()]);
+    let (status_starting, body) = get(admin, "/readyz").unwrap();
+    assert_eq!(status_starting, 503, "{body}");
+    assert!(body.contains("starting"), "{body}");
+    assert_eq!(status(admin, "/healthz"), 200);
+
+    redis.restart();
+    wait_until(
+        "the first connection to make it ready",
+        Duration::from_secs(20),
+        || status(admin, "/readyz") == 200,
+    );
+}
+
+#[tokio::test]
+async fn an_etcd_outage_longer_than_the_lease_keeps_the_replica_ready() {
     let mut etcd = Etcd::start();
     let (_server, admin) = admin_server(&[
         "--etcd-endpoints",
@@ -151,22 +180,26 @@ async fn readiness_waits_for_etcd_registration() {
         "--etcd-lease-ttl",
         "3",
     ]);
-    wait_until(
-        "registration to make it ready",
-        Duration::from_secs(20),
-        || status(admin, "/readyz") == 200,
-    );
-    assert_eq!(value(&scrape(admin), "rpc_etcd_registered"), 1.0);
+    wait_until("registration", Duration::from_secs(20), || {
+        value(&scrape(admin), "rpc_etcd_registered") == 1.0
+    });
+    assert_eq!(get(admin, "/readyz").unwrap(), (200, "ready\n".to_owned()));
 
+    // etcd down for twice the lease: the key is gone, the replica serves on
+    // and stays ready, naming what it lost.
     etcd.stop();
     wait_until(
-        "/readyz to fail without etcd",
+        "the registration to be lost",
         Duration::from_secs(20),
-        || status(admin, "/readyz") == 503,
+        || value(&scrape(admin), "rpc_etcd_registered") == 0.0,
     );
-    let (_, body) = get(admin, "/readyz").unwrap();
-    assert!(body.contains("etcd: not registered"), "{body}");
-    assert_eq!(value(&scrape(admin), "rpc_etcd_registered"), 0.0);
+    let until = std::time::Instant::now() + Duration::from_secs(6);
+    while std::time::Instant::now() < until {
+        let (status, body) = get(admin, "/readyz").unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("etcd: not registered"), "{body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
     assert_eq!(status(admin, "/healthz"), 200);
 }
 
