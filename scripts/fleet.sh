@@ -293,7 +293,7 @@ load() {
     scenario=$1
     : >"$dir/$scenario.events"
     echo "$scenario" >>"$dir/scenarios"
-    echo "fleet: scenario $scenario (${2} s of traffic)"
+    echo "fleet: scenario $scenario (${2} s of traffic), ${SECONDS} s after the start"
     run "load-$scenario" "${3:-gw}" "$PY" scripts/fleet_load.py load 127.0.0.1:8080 "$2" "$dir/$scenario.json"
 }
 mark() { # EVENT [TEXT]: notes now (or TEXT) for the current scenario
@@ -386,7 +386,7 @@ pool_run() {
     pool_runs=$((pool_runs + 1))
     host=pool$pool_runs
     add_host "$host" $((20 + pool_runs))
-    echo "fleet: pool ${pool:-default}, $clients HTTP clients, $seconds s"
+    echo "fleet: pool ${pool:-default}, $clients HTTP clients, $seconds s, ${SECONDS} s after the start"
     start_gateway "gw-$host" "$host" RPC_ADDR="$(ip_of rpc1):8888" ${pool:+RPC_POOL=$pool}
     m1=$(served rpc1)
     a=$(on rpc1 awk '/^Tcp:/ && ++n == 2 {print $7}' /proc/net/snmp) # PassiveOpens
