@@ -304,7 +304,7 @@ def balancer_changes(directory: str) -> list[tuple[float, str, str]]:
     changes = []
     path = Path(directory, "haproxy.log")
     for line in path.read_text().splitlines() if path.exists() else []:
-        match = re.match(r"(\S+) .*Server rpc/(rpc\d) is (UP|DOWN)", line)
+        match = re.match(r"(\d{4}-\S+) .*Server rpc/(rpc\d) is (UP|DOWN)", line)
         if match:
             when = datetime.fromisoformat(match.group(1)).timestamp()
             changes.append((when, match.group(2), match.group(3)))
@@ -340,12 +340,14 @@ def outages(directory: str) -> int:
         s["notes"] = notes
         base, _, server = s["name"].partition("@")
         unavailable = sum("storage unavailable" in r[4] for r in s["failed"])
+        timeout = sum("storage timeout" in r[4] for r in s["failed"])
         readiness = s["events"].get("readyz-cut", "")
         codes = " ".join(reply.split(" ", 1)[0] for reply in readiness_replies(readiness))
-        rows.append((base, server, len(s["records"]), len(s["failed"]), unavailable,
-                     len(s["failed"]) - unavailable, f"{s['recovery']:.1f}", f"{empty:.1f}", codes))
-    table(("scenario", "rpc-server", "requests", "failed", "of which `storage unavailable`", "other failures",
-           "recovery s", "s with no replica in the balancer", "/readyz of the 3 replicas late in the cut"), rows)
+        rows.append((base, server, len(s["records"]), len(s["failed"]), unavailable, timeout,
+                     len(s["failed"]) - unavailable - timeout, f"{s['recovery']:.1f}", f"{empty:.1f}", codes))
+    table(("scenario", "rpc-server", "requests", "failed", "`storage unavailable`", "`storage timeout`",
+           "connection and other errors", "recovery s", "s with no replica in the balancer",
+           "/readyz of the 3 replicas late in the cut"), rows)
     print("\n".join(line for s in runs for line in details(s) + s["notes"]))
     return 0
 
