@@ -24,8 +24,8 @@
 #                balancer: `storage unavailable` at once, no replica leaves it
 #     pool       the gateway's default connection pool across hosts, 64 and
 #                256 concurrent HTTP clients for 10 s (im-bench): no failed
-#                request, new connections per call near 0, TIME_WAIT far from
-#                the ephemeral port range
+#                request, no new connection past one per client, TIME_WAIT
+#                to the rpc-server far from the ephemeral port range
 #   Prints the tables and details; exits 1 if an expectation failed.
 #
 #   bash scripts/fleet.sh pools     the across-hosts pool table: the gateway
