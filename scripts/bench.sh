@@ -101,16 +101,6 @@ failures=()
 trap 'trap - EXIT INT TERM; stop_all "${pids[@]}"' EXIT
 trap 'exit 130' INT TERM
 
-# serve NAME PORT COMMAND...: starts a server in the background, logging to
-# $RESULTS/NAME.log, and waits for its port; its pid is ${pids[-1]}.
-serve() {
-    local name=$1 port=$2
-    shift 2
-    "$@" >"$RESULTS/$name.log" 2>&1 &
-    pids+=($!)
-    wait_for_port "$port" "$name"
-}
-
 stop_newest() {
     stop_all "${pids[-1]}"
     unset 'pids[-1]'

@@ -43,17 +43,6 @@ pids=()
 trap 'trap - EXIT INT TERM; stop_all "${pids[@]}"' EXIT
 trap 'exit 130' INT TERM
 
-# serve NAME PORT COMMAND...: starts a process in the background, logging to
-# $RESULTS/NAME.log, and waits for its port; sets $endpoint to HOST:PORT@PID.
-serve() {
-    local name=$1 port=$2
-    shift 2
-    "$@" >"$RESULTS/$name.log" 2>&1 &
-    pids+=($!)
-    endpoint=127.0.0.1:$port@$!
-    wait_for_port "$port" "$name"
-}
-
 redis_port=$(free_port)
 mkdir -p "$RESULTS/redis"
 # Redis's defaults, except nothing is written to disk.

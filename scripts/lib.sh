@@ -182,6 +182,7 @@ wait_until() {
 
 # port_open PORT: whether 127.0.0.1:PORT accepts a connection (in $NETNS).
 port_open() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
     in_netns bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
@@ -189,6 +190,20 @@ port_open() {
 # $NETNS when set).
 wait_for_port() {
     wait_until "${3:-30}" "$2 to listen on port $1" port_open "$1"
+}
+
+# serve NAME PORT COMMAND...: starts COMMAND in the background, logging to
+# $RESULTS/NAME.log, adds its pid to the caller's array `pids` (so ${pids[-1]}
+# is its pid) and waits for 127.0.0.1:PORT; sets $endpoint to
+# 127.0.0.1:PORT@PID, the form im-bench takes for a server it watches.
+serve() {
+    local name=$1 port=$2
+    shift 2
+    "$@" >"$RESULTS/$name.log" 2>&1 &
+    pids+=($!)
+    # shellcheck disable=SC2034 # for the caller
+    endpoint=127.0.0.1:$port@$!
+    wait_for_port "$port" "$name"
 }
 
 # start_redis PORT DIR [extra redis-server args...]: Redis on loopback (in

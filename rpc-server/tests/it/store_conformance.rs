@@ -21,11 +21,8 @@ struct Fixture<S> {
     _topology: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
-async fn memory() -> Fixture<MemoryStore> {
-    memory_retaining(Retention::default()).await
-}
-
-async fn memory_retaining(retention: Retention) -> Fixture<MemoryStore> {
+/// The memory store keeps every message compact, whatever `_formats` says.
+async fn memory(_formats: Formats, retention: Retention) -> Fixture<MemoryStore> {
     let store = Arc::new(MemoryStore::with_retention(retention));
     Fixture {
         first: store.clone(),
@@ -123,36 +120,6 @@ async fn sentinel_with(formats: Formats, retention: Retention) -> Fixture<RedisS
 
 async fn redis() -> Fixture<RedisStore> {
     single_redis(Formats::Compact, Retention::default()).await
-}
-async fn redis_json() -> Fixture<RedisStore> {
-    single_redis(Formats::Json, Retention::default()).await
-}
-async fn redis_mixed() -> Fixture<RedisStore> {
-    single_redis(Formats::Mixed, Retention::default()).await
-}
-async fn cluster() -> Fixture<RedisStore> {
-    cluster_with(Formats::Compact, Retention::default()).await
-}
-async fn cluster_json() -> Fixture<RedisStore> {
-    cluster_with(Formats::Json, Retention::default()).await
-}
-async fn cluster_mixed() -> Fixture<RedisStore> {
-    cluster_with(Formats::Mixed, Retention::default()).await
-}
-async fn sentinel() -> Fixture<RedisStore> {
-    sentinel_with(Formats::Compact, Retention::default()).await
-}
-async fn sentinel_json() -> Fixture<RedisStore> {
-    sentinel_with(Formats::Json, Retention::default()).await
-}
-async fn sentinel_mixed() -> Fixture<RedisStore> {
-    sentinel_with(Formats::Mixed, Retention::default()).await
-}
-async fn redis_retaining(retention: Retention) -> Fixture<RedisStore> {
-    single_redis(Formats::Mixed, retention).await
-}
-async fn cluster_retaining(retention: Retention) -> Fixture<RedisStore> {
-    cluster_with(Formats::Mixed, retention).await
 }
 
 fn room(chat: &str) -> Room {
@@ -447,47 +414,68 @@ async fn a_room_written_by_both_handles_pages_exactly<S: MessageStore>(f: Fixtur
     }
 }
 
+/// The suite on `$fixture` (a topology) with `$formats` writers.
 macro_rules! conformance {
-    ($store:ident) => {
-        mod $store {
+    ($name:ident, $fixture:ident, $formats:ident) => {
+        mod $name {
+            use rpc_server::store::Retention;
+
             #[tokio::test]
             async fn send_times_are_increasing_microseconds() {
-                super::send_times_are_increasing_microseconds(super::$store().await).await
+                super::send_times_are_increasing_microseconds(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn concurrent_replicas_never_collide() {
-                super::concurrent_replicas_never_collide(super::$store().await).await
+                super::concurrent_replicas_never_collide(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn pages_are_exact_in_both_directions() {
-                super::pages_are_exact_in_both_directions(super::$store().await).await
+                super::pages_are_exact_in_both_directions(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn rooms_are_unordered_pairs_and_isolated() {
-                super::rooms_are_unordered_pairs_and_isolated(super::$store().await).await
+                super::rooms_are_unordered_pairs_and_isolated(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn texts_round_trip_byte_for_byte() {
-                super::texts_round_trip_byte_for_byte(super::$store().await).await
+                super::texts_round_trip_byte_for_byte(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn a_room_written_by_both_handles_pages_exactly() {
-                super::a_room_written_by_both_handles_pages_exactly(super::$store().await).await
+                super::a_room_written_by_both_handles_pages_exactly(
+                    super::$fixture(super::Formats::$formats, Retention::default()).await,
+                )
+                .await
             }
         }
     };
 }
 
-conformance!(memory);
-conformance!(redis);
-conformance!(redis_json);
-conformance!(redis_mixed);
-conformance!(cluster);
-conformance!(cluster_json);
-conformance!(cluster_mixed);
-conformance!(sentinel);
-conformance!(sentinel_json);
-conformance!(sentinel_mixed);
+conformance!(memory, memory, Compact);
+conformance!(redis, single_redis, Compact);
+conformance!(redis_json, single_redis, Json);
+conformance!(redis_mixed, single_redis, Mixed);
+conformance!(cluster, cluster_with, Compact);
+conformance!(cluster_json, cluster_with, Json);
+conformance!(cluster_mixed, cluster_with, Mixed);
+conformance!(sentinel, sentinel_with, Compact);
+conformance!(sentinel_json, sentinel_with, Json);
+conformance!(sentinel_mixed, sentinel_with, Mixed);
 
 /// Reads a whole room forward, page by page, from `from`.
 async fn read_forward<S: MessageStore>(store: &S, room: &Room, from: Option<i64>) -> Vec<i64> {
@@ -615,7 +603,10 @@ macro_rules! retention {
                     max_messages: Some(5),
                     ..Retention::default()
                 };
-                super::count_bound_keeps_the_newest(super::$fixture(retention).await).await
+                super::count_bound_keeps_the_newest(
+                    super::$fixture(super::Formats::Mixed, retention).await,
+                )
+                .await
             }
             #[tokio::test]
             async fn age_bound_hides_old_messages() {
@@ -623,22 +614,28 @@ macro_rules! retention {
                     max_age: Some(super::AGE),
                     ..Retention::default()
                 };
-                super::age_bound_hides_old_messages(super::$fixture(retention).await).await
+                super::age_bound_hides_old_messages(
+                    super::$fixture(super::Formats::Mixed, retention).await,
+                )
+                .await
             }
         }
     };
 }
 
-retention!(memory_retention, memory_retaining);
-retention!(redis_retention, redis_retaining);
-retention!(cluster_retention, cluster_retaining);
+retention!(memory_retention, memory);
+retention!(redis_retention, single_redis);
+retention!(cluster_retention, cluster_with);
 
 #[tokio::test]
 async fn redis_age_bound_deletes_old_members_and_expires_idle_rooms() {
-    let f = redis_retaining(Retention {
-        max_age: Some(AGE),
-        ..Retention::default()
-    })
+    let f = single_redis(
+        Formats::Mixed,
+        Retention {
+            max_age: Some(AGE),
+            ..Retention::default()
+        },
+    )
     .await;
     let redis = f._redis.as_ref().unwrap();
     let room = room("x:z");
