@@ -35,6 +35,9 @@ pub enum Command {
     /// request, latency by room size, rate sweep) and print the sizing;
     /// run by scripts/capacity.sh.
     Capacity(Box<crate::capacity::Args>),
+    /// Memory each server holds for idle connections, side by side: RSS
+    /// before, with `--connections` open and idle, and after they closed.
+    Idle(crate::idle::IdleArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -56,6 +56,11 @@ impl Conn {
         })
     }
 
+    /// The socket alone, without the buffers.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     /// Writes `write_buf`, then reads until `take` has taken a whole reply
     /// off the bytes read; more bytes than that one reply are an error.
     pub async fn exchange<T>(

@@ -27,11 +27,13 @@
 //! over the measured window. `--verify-redis` compares the messages stored
 //! in the bench rooms with the sends the server acknowledged.
 //! `im-bench tables FILE` prints `scripts/bench.sh`'s comparison tables;
-//! `im-bench capacity` measures the capacity model's inputs (`scripts/capacity.sh`).
+//! `im-bench capacity` measures the capacity model's inputs (`scripts/capacity.sh`);
+//! `im-bench idle` measures the memory idle connections cost each server.
 mod capacity;
 mod cli;
 mod client;
 mod http;
+mod idle;
 mod proc;
 mod report;
 mod runner;
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Tables { file }) => tables::print(&file).map(|()| ExitCode::SUCCESS),
         Some(Command::Capacity(args)) => capacity::main(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Idle(args)) => idle::main(&args).map(|()| ExitCode::SUCCESS),
         None => cli.args.settings().and_then(|s| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(s.args.threads as usize)
@@ -211,7 +214,7 @@ async fn measure(
     Ok((report, rec.acked_sends))
 }
 
-fn append_json(path: &std::path::Path, report: &Report) -> Result<()> {
+fn append_json(path: &std::path::Path, report: &impl serde::Serialize) -> Result<()> {
     let mut line = serde_json::to_vec(report)?;
     line.push(b'\n');
     std::fs::OpenOptions::new()
