@@ -1,0 +1,3 @@
+pub use pilota::thrift::{
+    TInputProtocol, TLengthProtocol, TMessageIdentifier, TMessageType, TOutputProtocol,
+};
