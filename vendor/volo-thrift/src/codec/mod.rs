@@ -24,6 +24,15 @@ pub trait Decoder: Send + Sync + 'static {
         async { false }
     }
 
+    /// Waits until the next message's first bytes can be read (or the peer
+    /// closed or failed), holding as little memory as it can meanwhile: a
+    /// server calls it between messages, so an idle connection costs little.
+    /// `decode` works whether it was called or not. An error ends the
+    /// connection.
+    fn wait_readable(&mut self) -> impl Future<Output = std::io::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
     #[cfg(feature = "shmipc")]
     fn shmipc_helper(&self) -> ::volo::net::shmipc::ShmipcHelper {
         ::volo::net::shmipc::ShmipcHelper::none()

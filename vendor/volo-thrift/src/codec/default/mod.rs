@@ -27,12 +27,12 @@
 //! [Kitex]: https://github.com/cloudwego/kitex
 //! [TTHeader]: https://www.cloudwego.io/docs/kitex/reference/transport_protocol_ttheader/
 //! [Framed]: https://github.com/apache/thrift/blob/master/doc/specs/thrift-rpc.md#framed-vs-unframed-transport
-use std::future::Future;
+use std::{future::Future, pin::Pin, task::Poll};
 
 use bytes::Bytes;
 use linkedbytes::LinkedBytes;
 use pilota::thrift::ThriftException;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use volo::{net::ext::AsyncExt, util::buf_reader::BufReader};
 
 use self::{framed::MakeFramedCodec, thrift::MakeThriftCodec, ttheader::MakeTTHeaderCodec};
@@ -118,7 +118,6 @@ pub trait MakeZeroCopyCodec: Clone + Send + 'static {
 pub struct DefaultEncoder<E, W> {
     encoder: E,
     writer: W,
-    linked_bytes: LinkedBytes,
 }
 
 impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'static> Encoder
@@ -141,20 +140,14 @@ impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'stati
         );
         cx.stats_mut().set_write_size(real_size);
 
-        // reset on entry as well, so we always start from a clean buffer even
-        // if the previous encode on this (possibly multiplexed, cross-request
-        // reused) encoder bailed out early. Some paths (e.g. the `size(..)?`
-        // above) can return before reaching the reset after the write, leaving
-        // stale nodes behind; resetting on entry guarantees a clean start
-        // regardless of how the previous call exited. This is the fix for the
-        // multiplex panic in #222 (commit f05a888).
-        self.linked_bytes.reset();
-        // then we reserve the size of the message in the linked bytes
-        self.linked_bytes.reserve(malloc_size);
+        // A buffer of the message's size for this message only: an encoder
+        // keeps no buffer between messages (an idle connection would hold it),
+        // and no stale nodes of an earlier encode that bailed out early (#222).
+        let mut linked_bytes = LinkedBytes::with_capacity(malloc_size);
         // after that, we encode the message into the linked bytes
         let mut write_result: Result<(), ThriftException> = self
             .encoder
-            .encode(cx, &mut self.linked_bytes, msg)
+            .encode(cx, &mut linked_bytes, msg)
             .inspect_err(|_| {
                 // record the error time
                 cx.stats_mut().record_encode_end_at();
@@ -164,8 +157,7 @@ impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'stati
             // encode end is also write start
             cx.stats_mut().record_write_start_at();
 
-            write_result = self
-                .linked_bytes
+            write_result = linked_bytes
                 .write_all_vectored(&mut self.writer)
                 .await
                 .map_err(Into::into);
@@ -177,11 +169,9 @@ impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'stati
         // put write end here so we can also record the time of encode error
         cx.stats_mut().record_write_end_at();
 
-        // reset here (rather than only at the start of the next encode) so the
-        // zero-copy Bytes/FastStr references inserted for large fields are
-        // dropped as soon as the write completes, releasing their memory
-        // without waiting for the next request on this connection.
-        self.linked_bytes.reset();
+        // drop the buffer (and the zero-copy Bytes/FastStr references inserted
+        // for large fields) as soon as the write completes.
+        drop(linked_bytes);
 
         match write_result {
             Ok(()) => Ok(()),
@@ -222,7 +212,61 @@ impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'stati
 
 pub struct DefaultDecoder<D, R> {
     decoder: D,
-    reader: BufReader<R>,
+    reader: ReadHalf<R>,
+}
+
+/// The read half, with a read buffer only from the first bytes of a message
+/// on: between messages, once [`Decoder::wait_readable`] is called, the
+/// buffer (8 KiB) is dropped, so an idle connection keeps none.
+enum ReadHalf<R> {
+    Unbuffered(R),
+    Buffered(BufReader<R>),
+    /// Only while switching between the two.
+    Switching,
+}
+
+impl<R: AsyncRead + AsyncExt> ReadHalf<R> {
+    fn buffered(&mut self) -> &mut BufReader<R> {
+        if let ReadHalf::Unbuffered(_) = self {
+            let ReadHalf::Unbuffered(reader) = std::mem::replace(self, ReadHalf::Switching) else {
+                unreachable!()
+            };
+            #[cfg(feature = "shmipc")]
+            let reader = if reader.is_shmipc() {
+                BufReader::with_capacity(SHMIPC_DECODE_BUFFER_CAPACITY, reader)
+            } else {
+                BufReader::new(reader)
+            };
+            #[cfg(not(feature = "shmipc"))]
+            let reader = BufReader::new(reader);
+            *self = ReadHalf::Buffered(reader);
+        }
+        match self {
+            ReadHalf::Buffered(reader) => reader,
+            _ => unreachable!("the read half is buffered above"),
+        }
+    }
+
+    /// Drops the buffer unless it holds bytes not decoded yet.
+    fn unbuffer_if_empty(&mut self) {
+        if let ReadHalf::Buffered(reader) = self {
+            if !reader.buffer().is_empty() {
+                return;
+            }
+            let ReadHalf::Buffered(reader) = std::mem::replace(self, ReadHalf::Switching) else {
+                unreachable!()
+            };
+            *self = ReadHalf::Unbuffered(reader.into_inner());
+        }
+    }
+
+    fn get_ref(&self) -> &R {
+        match self {
+            ReadHalf::Unbuffered(reader) => reader,
+            ReadHalf::Buffered(reader) => reader.get_ref(),
+            ReadHalf::Switching => unreachable!("the read half is never left switching"),
+        }
+    }
 }
 
 impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static> Decoder
@@ -233,7 +277,8 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
         &mut self,
         cx: &mut Cx,
     ) -> Result<Option<ThriftMessage<Msg>>, ThriftException> {
-        let buf = match self.reader.fill_buf().await {
+        let reader = self.reader.buffered();
+        let buf = match reader.fill_buf().await {
             Ok(buf) => buf,
             Err(e) => {
                 #[cfg(feature = "shmipc")]
@@ -266,11 +311,11 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
 
         tracing::trace!(
             "[VOLO] codec decode message received: {:?}",
-            self.reader.buffer()
+            reader.buffer()
         );
 
         // simply call the inner `decode_async`
-        let res = self.decoder.decode_async(cx, &mut self.reader).await;
+        let res = self.decoder.decode_async(cx, reader).await;
 
         let end = std::time::Instant::now();
         cx.stats_mut().record_decode_end_at();
@@ -279,9 +324,44 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
         res
     }
 
+    async fn wait_readable(&mut self) -> std::io::Result<()> {
+        loop {
+            if let ReadHalf::Buffered(reader) = &self.reader {
+                #[cfg(feature = "shmipc")]
+                if reader.get_ref().is_shmipc() {
+                    return Ok(());
+                }
+                if !reader.buffer().is_empty() {
+                    // The next message has begun already.
+                    return Ok(());
+                }
+            }
+            self.reader.unbuffer_if_empty();
+            match self.reader.get_ref().ready(Interest::READABLE).await {
+                Ok(_) => {}
+                // A transport that cannot tell (TLS): `decode` reads as before.
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            // Readiness can be a false positive (tokio assumes a socket it has
+            // just accepted readable): read now, and if nothing is there after
+            // all, wait again without the buffer.
+            let reader = self.reader.buffered();
+            let filled =
+                std::future::poll_fn(|cx| match Pin::new(&mut *reader).poll_fill_buf(cx) {
+                    Poll::Pending => Poll::Ready(None),
+                    Poll::Ready(filled) => Poll::Ready(Some(filled.map(|_| ()))),
+                })
+                .await;
+            if let Some(filled) = filled {
+                return filled;
+            }
+        }
+    }
+
     #[cfg(feature = "shmipc")]
     fn shmipc_helper(&self) -> volo::net::shmipc::ShmipcHelper {
-        self.reader.shmipc_helper()
+        self.reader.get_ref().shmipc_helper()
     }
 }
 
@@ -344,23 +424,12 @@ where
     #[inline]
     fn make_codec(&self, reader: R, writer: W) -> (Self::Encoder, Self::Decoder) {
         let (encoder, decoder) = self.make_zero_copy_codec.make_codec();
-
-        #[cfg(feature = "shmipc")]
-        let reader = if reader.is_shmipc() {
-            BufReader::with_capacity(SHMIPC_DECODE_BUFFER_CAPACITY, reader)
-        } else {
-            BufReader::new(reader)
-        };
-        #[cfg(not(feature = "shmipc"))]
-        let reader = BufReader::new(reader);
-
         (
-            DefaultEncoder {
-                encoder,
-                writer,
-                linked_bytes: LinkedBytes::new(),
+            DefaultEncoder { encoder, writer },
+            DefaultDecoder {
+                decoder,
+                reader: ReadHalf::Unbuffered(reader),
             },
-            DefaultDecoder { decoder, reader },
         )
     }
 }
@@ -875,9 +944,17 @@ mod tests {
             let (_, mut decoder) =
                 DefaultMakeCodec::buffered().make_codec(reader, RecordingWriter::default());
 
+            assert!(
+                decoder
+                    .reader
+                    .buffered()
+                    .fill_buf()
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
             assert_eq!(capability_calls.load(Ordering::Relaxed), 1);
             assert_eq!(helper_calls.load(Ordering::Relaxed), 0);
-            assert!(decoder.reader.fill_buf().await.unwrap().is_empty());
             assert_eq!(*read_sizes.lock().unwrap(), [expected_capacity]);
             assert_eq!(helper_calls.load(Ordering::Relaxed), 0);
         }
@@ -969,7 +1046,7 @@ mod tests {
         };
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
-            reader: BufReader::new(reader),
+            reader: ReadHalf::Buffered(BufReader::new(reader)),
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -992,7 +1069,7 @@ mod tests {
         };
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
-            reader: BufReader::new(reader),
+            reader: ReadHalf::Buffered(BufReader::new(reader)),
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -1197,7 +1274,7 @@ mod tests {
 
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
-            reader: BufReader::new(reader),
+            reader: ReadHalf::Buffered(BufReader::new(reader)),
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -1224,7 +1301,7 @@ mod tests {
 
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
-            reader: BufReader::new(reader),
+            reader: ReadHalf::Buffered(BufReader::new(reader)),
         };
 
         let mut cx = crate::context::ClientContext::new(

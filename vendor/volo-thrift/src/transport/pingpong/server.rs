@@ -41,11 +41,33 @@ pub async fn serve<Svc, Req, Resp, E, D, SP>(
 {
     tokio::pin!(notified);
 
-    metainfo::METAINFO
-        .scope(RefCell::new(MetaInfo::default()), async {
-            #[cfg(feature = "shmipc")]
-            let helper = decoder.shmipc_helper();
-            loop {
+    #[cfg(feature = "shmipc")]
+    let helper = decoder.shmipc_helper();
+    loop {
+        // Between requests: wait for the next one holding no per-request
+        // state, then serve it from a box that lives only as long as the
+        // request, so an idle connection's task stays small (its context,
+        // decoder and handler futures are ~5 KiB). The metainfo, cleared
+        // after every request, is scoped to the request too.
+        let ready = tokio::select! {
+            _ = &mut notified => {
+                tracing::trace!(
+                    "[VOLO] close conn by notified, peer_addr: {:?}",
+                    peer_addr,
+                );
+                break;
+            },
+            ready = decoder.wait_readable() => ready,
+        };
+        if let Err(e) = ready {
+            trace!(
+                "[VOLO] connection failed while idle: {}, peer_addr: {:?}",
+                e, peer_addr
+            );
+            break;
+        }
+        let served = Box::pin(
+            metainfo::METAINFO.scope(RefCell::new(MetaInfo::default()), async {
                 // new context
                 let mut cx = SERVER_CONTEXT_CACHE.with(|cache| {
                     let mut cache = cache.borrow_mut();
@@ -61,7 +83,7 @@ pub async fn serve<Svc, Req, Resp, E, D, SP>(
                             "[VOLO] close conn by notified, peer_addr: {:?}",
                             peer_addr,
                         );
-                        break;
+                        return false;
                     },
                     out = decoder.decode(&mut cx) => out
                 };
@@ -185,12 +207,14 @@ pub async fn serve<Svc, Req, Resp, E, D, SP>(
                 }
                 .instrument(serve_span)
                 .await;
-                if result.is_err() {
-                    break;
-                }
-            }
-        })
+                result.is_ok()
+            }),
+        )
         .await;
+        if !served {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]
