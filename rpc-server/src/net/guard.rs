@@ -124,6 +124,23 @@ fn aborted(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, reason)
 }
 
+/// The error that ends a connection whose read `deadline` passed: a request
+/// cut short is worth a warning, closing an idle connection is routine.
+fn expired(deadline: ReadDeadline, limits: &ConnectionLimits) -> io::Error {
+    if deadline == ReadDeadline::Request {
+        let reason = format!(
+            "request not complete within the read timeout of {:?}",
+            limits.read_timeout
+        );
+        REJECTED_REQUESTS.warn(&reason);
+        aborted(reason)
+    } else {
+        let reason = format!("idle for {:?}", limits.idle_timeout);
+        tracing::debug!("closed a connection: {reason}");
+        aborted(reason)
+    }
+}
+
 /// Which deadline the read timer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadDeadline {
@@ -246,30 +263,28 @@ impl<R: AsyncRead + Unpin> AsyncRead for GuardedRead<R> {
                     this.arm(ReadDeadline::Idle, this.limits.idle_timeout);
                 }
                 ready!(this.timer.as_mut().poll(cx));
-                let reason = match this.deadline {
-                    ReadDeadline::Request => format!(
-                        "request not complete within the read timeout of {:?}",
-                        this.limits.read_timeout
-                    ),
-                    _ => format!("idle for {:?}", this.limits.idle_timeout),
-                };
-                let err = if this.deadline == ReadDeadline::Request {
-                    this.fail(reason)
-                } else {
-                    // Closing an idle connection is routine, not a warning.
-                    tracing::debug!("closed a connection: {reason}");
-                    this.failed = true;
-                    aborted(reason)
-                };
-                Poll::Ready(Err(err))
+                this.failed = true;
+                Poll::Ready(Err(expired(this.deadline, &this.limits)))
             }
         }
     }
 }
 
+/// Volo's decoder waits here between requests, with no buffer, before it
+/// reads: the same deadlines as a read apply (the read timeout's remainder
+/// in the middle of a request, else the idle timeout).
 impl<R: AsyncExt + Sync> AsyncExt for GuardedRead<R> {
     fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + Send {
-        self.inner.ready(interest)
+        let deadline = if self.deadline == ReadDeadline::Request {
+            self.timer.deadline()
+        } else {
+            Instant::now() + self.limits.idle_timeout
+        };
+        async move {
+            tokio::time::timeout_at(deadline, self.inner.ready(interest))
+                .await
+                .unwrap_or_else(|_| Err(expired(self.deadline, &self.limits)))
+        }
     }
 }
 
@@ -357,5 +372,93 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for GuardedWrite<W> {
 impl<W: AsyncExt + Sync> AsyncExt for GuardedWrite<W> {
     fn ready(&self, interest: Interest) -> impl Future<Output = io::Result<Ready>> + Send {
         self.inner.ready(interest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use volo::net::conn::{Conn, OwnedReadHalf};
+
+    use super::*;
+
+    const READ_TIMEOUT: Duration = Duration::from_millis(300);
+    const IDLE_TIMEOUT: Duration = Duration::from_millis(900);
+
+    /// A client socket and the server's guarded read half of it.
+    async fn connection() -> (TcpStream, GuardedRead<OwnedReadHalf>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let (read_half, _) = Conn::from(accepted).stream.into_split();
+        let limits = ConnectionLimits {
+            max_request_bytes: 1 << 20,
+            read_timeout: READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            write_timeout: READ_TIMEOUT,
+        };
+        let slot = ConnectionSlot::adopt(Arc::new(Connections::new(1)));
+        let pending = Arc::new(PendingBytes::new(1 << 20));
+        let mut reader = GuardedRead::new(read_half, limits, slot, pending);
+        // tokio takes a socket it has just accepted for readable; a read
+        // that finds nothing there clears that.
+        let mut buf = [0u8; 8];
+        let read = reader.read(&mut buf);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), read)
+                .await
+                .is_err()
+        );
+        (client, reader)
+    }
+
+    /// How long `ready` took to fail with `ConnectionAborted`.
+    async fn ready_fails_after(reader: &GuardedRead<OwnedReadHalf>) -> Duration {
+        let started = Instant::now();
+        let err = reader.ready(Interest::READABLE).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionAborted, "{err}");
+        started.elapsed()
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_request_ends_when_bytes_arrive() {
+        let (mut client, reader) = connection().await;
+        let wait = reader.ready(Interest::READABLE);
+        tokio::pin!(wait);
+        let early = tokio::time::timeout(Duration::from_millis(100), &mut wait).await;
+        assert!(early.is_err(), "ready before any byte arrived");
+        client.write_all(&[0x80]).await.unwrap();
+        let ready = tokio::time::timeout(IDLE_TIMEOUT / 2, wait).await;
+        assert!(ready.unwrap().unwrap().is_readable());
+    }
+
+    #[tokio::test]
+    async fn waiting_between_requests_ends_after_the_idle_timeout() {
+        let (_client, reader) = connection().await;
+        let waited = ready_fails_after(&reader).await;
+        assert!(
+            waited >= IDLE_TIMEOUT && waited < IDLE_TIMEOUT * 2,
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_inside_a_request_ends_at_its_read_deadline() {
+        let (mut client, mut reader) = connection().await;
+        // A framed request's length and the start of its message: the
+        // request has begun, its read deadline runs.
+        client.write_all(&[0, 0, 0, 100, 0x80, 0x01]).await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.read(&mut buf).await.unwrap(), 6);
+        ready_fails_after(&reader).await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= READ_TIMEOUT && waited < IDLE_TIMEOUT,
+            "{waited:?}"
+        );
     }
 }
