@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::handler::{Handler, Limits};
 use crate::metrics::{Metrics, MetricsLayer};
 use crate::net::{
-    Admission, ConnectionLimits, Connections, GuardedMakeCodec, PendingBytes, admission,
+    Admission, ConnectionLimits, Connections, GuardedMakeCodec, PendingBytes, admission, trim,
 };
 use crate::registry::{self, Registrar, Registration};
 use crate::store::redis::RedisOptions;
@@ -113,6 +113,7 @@ async fn serve_with<S: MessageStore>(
         "rpc-server listening"
     );
 
+    let _trimmer = trim::spawn(Arc::clone(&connections));
     let (stopping, stop_signal) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -9,6 +9,8 @@
 //!   whole within the read timeout, an idle connection is closed after the
 //!   idle timeout, a reply the client does not take is abandoned after the
 //!   write timeout.
+//! - [`trim`]: gives the memory of closed connections back to the system
+//!   once a spike of them is over.
 //!
 //! Volo owns the accept loop and the codec, so these are the seams it
 //! offers: its `Incoming` trait for accepting and its `MakeCodec` trait,
@@ -16,6 +18,7 @@
 pub mod admission;
 pub mod guard;
 pub mod scan;
+pub mod trim;
 
 pub use admission::{Admission, Connections};
 pub use guard::{ConnectionLimits, GuardedMakeCodec, PendingBytes};
