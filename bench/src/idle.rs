@@ -152,10 +152,16 @@ async fn measure(args: &IdleArgs, target: &Target) -> Result<IdleReport> {
         page_size: args.page_size,
         cursor_range: None,
     };
+    let fds_before = process.fd_count()?;
     if args.requests > 0 {
         fill_room(&target.addr, &workload).await?;
+        wait_for_fds(
+            &process,
+            |fds| fds <= fds_before,
+            "close the connection that filled the room",
+        )
+        .await?;
     }
-    let fds_before = process.fd_count()?;
     let rss_before_kb = rss_kb(&process)?;
     eprintln!(
         "idle: {}: {} KiB RSS, opening {} connections",
@@ -300,31 +306,25 @@ fn table(args: &IdleArgs, reports: &[IdleReport]) -> String {
         0 => "no request".to_owned(),
         _ => format!("one pull of {} messages each", args.page_size),
     };
-    let rows: [(String, Box<dyn Fn(&IdleReport) -> String>); 6] = [
-        (
-            "RSS before (MiB)".into(),
-            Box::new(|r| mib(r.rss_before_kb)),
-        ),
-        (
+    let row = |name: String, value: &dyn Fn(&IdleReport) -> String| {
+        (name, reports.iter().map(value).collect::<Vec<_>>())
+    };
+    let rows = [
+        row("RSS before (MiB)".into(), &|r| mib(r.rss_before_kb)),
+        row(
             format!("RSS, {} idle connections (MiB)", args.connections),
-            Box::new(|r| mib(r.rss_open_kb)),
+            &|r| mib(r.rss_open_kb),
         ),
-        (
-            "  per connection (KiB)".into(),
-            Box::new(|r| format!("{:.1}", r.per_connection_kb())),
-        ),
-        (
-            format!("RSS {settle} after they closed (MiB)"),
-            Box::new(|r| mib(r.rss_after_close_kb)),
-        ),
-        (
-            "  share of the rise returned (%)".into(),
-            Box::new(|r| format!("{:.0}", r.returned_percent())),
-        ),
-        (
-            "failed requests".into(),
-            Box::new(|r| r.failed_requests.to_string()),
-        ),
+        row("  per connection (KiB)".into(), &|r| {
+            format!("{:.1}", r.per_connection_kb())
+        }),
+        row(format!("RSS {settle} after they closed (MiB)"), &|r| {
+            mib(r.rss_after_close_kb)
+        }),
+        row("  share of the rise returned (%)".into(), &|r| {
+            format!("{:.0}", r.returned_percent())
+        }),
+        row("failed requests".into(), &|r| r.failed_requests.to_string()),
     ];
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     let mut out = format!(
@@ -335,10 +335,10 @@ fn table(args: &IdleArgs, reports: &[IdleReport]) -> String {
         out += &format!(" {:>10}", report.server);
     }
     out.push('\n');
-    for (name, value) in &rows {
+    for (name, values) in &rows {
         out += &format!("{name:width$}");
-        for report in reports {
-            out += &format!(" {:>10}", value(report));
+        for value in values {
+            out += &format!(" {value:>10}");
         }
         out.push('\n');
     }
