@@ -213,11 +213,23 @@ impl<E: ZeroCopyEncoder, W: AsyncWrite + AsyncExt + Unpin + Send + Sync + 'stati
 pub struct DefaultDecoder<D, R> {
     decoder: D,
     reader: ReadHalf<R>,
+    /// The capacity of the read buffer when one is made.
+    read_buffer_capacity: usize,
 }
+
+/// The read buffer of a decoder that calls [`Decoder::wait_readable`], and
+/// so allocates (and zeroes) one for each message: small, so that costs next
+/// to nothing. Most messages fit; the rest of a larger one is read past it
+/// (`BufReader` does so for large reads, and `fill_buf_at_least` grows it
+/// when a codec asks for more). A decoder that never waits keeps its buffer
+/// for good, of `BufReader`'s default size, as before.
+const MESSAGE_READ_BUFFER_CAPACITY: usize = 1024;
+/// `BufReader::new`'s.
+const DEFAULT_READ_BUFFER_CAPACITY: usize = 8 * 1024;
 
 /// The read half, with a read buffer only from the first bytes of a message
 /// on: between messages, once [`Decoder::wait_readable`] is called, the
-/// buffer (8 KiB) is dropped, so an idle connection keeps none.
+/// buffer is dropped, so an idle connection keeps none.
 enum ReadHalf<R> {
     Unbuffered(R),
     Buffered(BufReader<R>),
@@ -226,7 +238,7 @@ enum ReadHalf<R> {
 }
 
 impl<R: AsyncRead + AsyncExt> ReadHalf<R> {
-    fn buffered(&mut self) -> &mut BufReader<R> {
+    fn buffered(&mut self, capacity: usize) -> &mut BufReader<R> {
         if let ReadHalf::Unbuffered(_) = self {
             let ReadHalf::Unbuffered(reader) = std::mem::replace(self, ReadHalf::Switching) else {
                 unreachable!()
@@ -235,10 +247,10 @@ impl<R: AsyncRead + AsyncExt> ReadHalf<R> {
             let reader = if reader.is_shmipc() {
                 BufReader::with_capacity(SHMIPC_DECODE_BUFFER_CAPACITY, reader)
             } else {
-                BufReader::new(reader)
+                BufReader::with_capacity(capacity, reader)
             };
             #[cfg(not(feature = "shmipc"))]
-            let reader = BufReader::new(reader);
+            let reader = BufReader::with_capacity(capacity, reader);
             *self = ReadHalf::Buffered(reader);
         }
         match self {
@@ -277,7 +289,7 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
         &mut self,
         cx: &mut Cx,
     ) -> Result<Option<ThriftMessage<Msg>>, ThriftException> {
-        let reader = self.reader.buffered();
+        let reader = self.reader.buffered(self.read_buffer_capacity);
         let buf = match reader.fill_buf().await {
             Ok(buf) => buf,
             Err(e) => {
@@ -325,6 +337,7 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
     }
 
     async fn wait_readable(&mut self) -> std::io::Result<()> {
+        self.read_buffer_capacity = MESSAGE_READ_BUFFER_CAPACITY;
         loop {
             if let ReadHalf::Buffered(reader) = &self.reader {
                 #[cfg(feature = "shmipc")]
@@ -346,7 +359,7 @@ impl<D: ZeroCopyDecoder, R: AsyncRead + AsyncExt + Unpin + Send + Sync + 'static
             // Readiness can be a false positive (tokio assumes a socket it has
             // just accepted readable): read now, and if nothing is there after
             // all, wait again without the buffer.
-            let reader = self.reader.buffered();
+            let reader = self.reader.buffered(self.read_buffer_capacity);
             let filled =
                 std::future::poll_fn(|cx| match Pin::new(&mut *reader).poll_fill_buf(cx) {
                     Poll::Pending => Poll::Ready(None),
@@ -429,6 +442,7 @@ where
             DefaultDecoder {
                 decoder,
                 reader: ReadHalf::Unbuffered(reader),
+                read_buffer_capacity: DEFAULT_READ_BUFFER_CAPACITY,
             },
         )
     }
@@ -933,9 +947,10 @@ mod tests {
     #[cfg(feature = "shmipc")]
     #[tokio::test]
     async fn test_make_codec_selects_reader_capacity_without_helper_probe() {
-        for (is_shmipc, expected_capacity) in
-            [(true, SHMIPC_DECODE_BUFFER_CAPACITY), (false, 8 * 1024)]
-        {
+        for (is_shmipc, expected_capacity) in [
+            (true, SHMIPC_DECODE_BUFFER_CAPACITY),
+            (false, DEFAULT_READ_BUFFER_CAPACITY),
+        ] {
             let reader = CapabilityReader::new(Bytes::new(), is_shmipc, []);
             let read_sizes = reader.read_sizes.clone();
             let capability_calls = reader.capability_calls.clone();
@@ -947,7 +962,7 @@ mod tests {
             assert!(
                 decoder
                     .reader
-                    .buffered()
+                    .buffered(decoder.read_buffer_capacity)
                     .fill_buf()
                     .await
                     .unwrap()
@@ -1047,6 +1062,7 @@ mod tests {
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
             reader: ReadHalf::Buffered(BufReader::new(reader)),
+            read_buffer_capacity: DEFAULT_READ_BUFFER_CAPACITY,
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -1070,6 +1086,7 @@ mod tests {
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
             reader: ReadHalf::Buffered(BufReader::new(reader)),
+            read_buffer_capacity: DEFAULT_READ_BUFFER_CAPACITY,
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -1275,6 +1292,7 @@ mod tests {
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
             reader: ReadHalf::Buffered(BufReader::new(reader)),
+            read_buffer_capacity: DEFAULT_READ_BUFFER_CAPACITY,
         };
 
         let mut cx = crate::context::ClientContext::new(
@@ -1302,6 +1320,7 @@ mod tests {
         let mut decoder = DefaultDecoder {
             decoder: thrift::MakeThriftCodec::default().make_codec().1,
             reader: ReadHalf::Buffered(BufReader::new(reader)),
+            read_buffer_capacity: DEFAULT_READ_BUFFER_CAPACITY,
         };
 
         let mut cx = crate::context::ClientContext::new(
