@@ -12,7 +12,7 @@
 # Environment: IDLE_CONNECTIONS (5000)  IDLE_SETTLE (3s)
 #   RUST_WORKER_THREADS (1, as in scripts/bench.sh)
 #   RESULTS (directory for logs and idle.jsonl; default bench/results/<date>-idle)
-#   IDLE_BUILT=1  skip the builds (scripts/bench.sh has done them)
+#   IDLE_BUILT=1  skip the prerequisites and builds (scripts/bench.sh has done them)
 # Needs an open-file limit (ulimit -n) above IDLE_CONNECTIONS + 64: both
 # servers and im-bench raise their soft limit to the hard limit.
 set -euo pipefail
@@ -25,6 +25,7 @@ RESULTS=${RESULTS:-bench/results/$(date +%Y%m%d-%H%M%S)-idle}
 mkdir -p "$RESULTS"
 
 if [[ ${IDLE_BUILT:-0} != 1 ]]; then
+    bash scripts/install-deps.sh
     echo "bench-idle: building rpc-server, im-bench (release) and the Go peer"
     cargo build --release --quiet -p rpc-server -p im-bench
     make -C bench/go-baseline --no-print-directory build >/dev/null

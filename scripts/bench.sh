@@ -10,7 +10,8 @@
 # im-bench, and the new TCP connections per request (connections accepted
 # in the servers' network namespace over the measured window, less
 # im-bench's own). Then it measures what Redis itself does with each
-# server's commands (redis-benchmark).
+# server's commands (redis-benchmark), and last what idle connections cost
+# each server's memory (scripts/bench-idle.sh).
 #
 # Each server in turn, against the same fresh Redis (FLUSHALL in between),
 # runs the same im-bench workloads at the same concurrency, over Thrift and
@@ -30,7 +31,8 @@
 # Environment:
 #   DURATION (10s)  WARMUP (2s)  CONNECTIONS (32)  ROOMS (1000)
 #   PREFILL (100)   RB_REQUESTS (1000000, redis-benchmark requests per test)
-#   QUICK=1         2 s per workload, 1 s warm-up, PREFILL 60, RB_REQUESTS 200000
+#   QUICK=1         2 s per workload, 1 s warm-up, PREFILL 60, RB_REQUESTS 200000,
+#                   500 idle connections
 # Then what two of the Rust server's options cost (see "Rust server options"
 # below): metrics on, and --redis-wait-replicas 1.
 #   OPTION_ROUNDS (3; QUICK=1: 1)  rounds of that section
@@ -51,6 +53,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
     PREFILL=${PREFILL:-60}
     RB_REQUESTS=${RB_REQUESTS:-200000}
     OPTION_ROUNDS=${OPTION_ROUNDS:-1}
+    export IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-500} IDLE_SETTLE=${IDLE_SETTLE:-1s}
 fi
 OPTION_ROUNDS=${OPTION_ROUNDS:-3}
 DURATION=${DURATION:-10s}
@@ -301,6 +304,13 @@ rb go-redis-pull10 ZRANGE 'bench:gopull:__rand_int__' 0 10
 rb rust-redis-pull50 ZRANGE 'bench:pull:__rand_int__' -inf +inf BYSCORE LIMIT 0 51
 rb go-redis-pull50 ZRANGE 'bench:gopull:__rand_int__' 0 50
 rcli FLUSHALL >/dev/null
+
+# --- Memory per idle connection ------------------------------------------
+# Fresh servers of their own (scripts/bench-idle.sh): what an earlier run
+# left in a server's heap would count as its baseline.
+echo
+echo "== memory per idle connection =="
+IDLE_BUILT=1 RESULTS=$RESULTS bash scripts/bench-idle.sh || failures+=("scripts/bench-idle.sh")
 
 echo
 for failure in "${failures[@]+"${failures[@]}"}"; do

@@ -60,7 +60,9 @@ bench_smoke() {
         pids+=($!)
         if wait_for_port "$rpc_port" rpc-server; then
             target/debug/im-bench --smoke --workload mixed --addr "127.0.0.1:$rpc_port" \
-                --server-pid "${pids[1]}" --verify-redis "redis://127.0.0.1:$redis_port"
+                --server-pid "${pids[1]}" --verify-redis "redis://127.0.0.1:$redis_port" &&
+                target/debug/im-bench idle --connections 200 --requests 1 --settle 1s \
+                    --server "rust=${pids[1]}@127.0.0.1:$rpc_port"
             status=$?
         fi
     fi

@@ -10,13 +10,15 @@
 //! go of them and `--settle` again, and read the RSS once more. The servers
 //! should be fresh: what an earlier spike left behind would be counted as
 //! the baseline.
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use procfs::process::Process;
+use procfs::net::TcpState;
+use procfs::process::{FDTarget, Process};
 use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -152,12 +154,13 @@ async fn measure(args: &IdleArgs, target: &Target) -> Result<IdleReport> {
         page_size: args.page_size,
         cursor_range: None,
     };
-    let fds_before = process.fd_count()?;
+    let port = server_port(&target.addr)?;
     if args.requests > 0 {
         fill_room(&target.addr, &workload).await?;
-        wait_for_fds(
+        wait_for_connections(
             &process,
-            |fds| fds <= fds_before,
+            port,
+            |held| held == 0,
             "close the connection that filled the room",
         )
         .await?;
@@ -169,8 +172,14 @@ async fn measure(args: &IdleArgs, target: &Target) -> Result<IdleReport> {
     );
 
     let (streams, failed_requests) = open(args, &target.addr, &workload).await?;
-    let fds_open = fds_before + streams.len();
-    wait_for_fds(&process, |fds| fds >= fds_open, "accept the connections").await?;
+    let opened = streams.len();
+    wait_for_connections(
+        &process,
+        port,
+        |held| held >= opened,
+        "accept the connections",
+    )
+    .await?;
     tokio::time::sleep(args.settle).await;
     let rss_open_kb = rss_kb(&process)?;
     eprintln!(
@@ -180,9 +189,10 @@ async fn measure(args: &IdleArgs, target: &Target) -> Result<IdleReport> {
 
     drop(streams);
     let tolerance = (args.connections as usize / 100).max(1);
-    wait_for_fds(
+    wait_for_connections(
         &process,
-        |fds| fds <= fds_before + tolerance,
+        port,
+        |held| held <= tolerance,
         "close the connections",
     )
     .await?;
@@ -252,18 +262,56 @@ async fn open(args: &IdleArgs, addr: &str, workload: &Workload) -> Result<(Vec<T
     Ok((streams, failed))
 }
 
-async fn wait_for_fds(process: &Process, done: impl Fn(usize) -> bool, what: &str) -> Result<()> {
+/// Waits until the client connections the server holds (see
+/// [`held_connections`]) satisfy `done`.
+async fn wait_for_connections(
+    process: &Process,
+    port: u16,
+    done: impl Fn(usize) -> bool,
+    what: &str,
+) -> Result<()> {
     let deadline = Instant::now() + CONNECTION_WAIT;
     loop {
-        let fds = process.fd_count()?;
-        if done(fds) {
+        let held = held_connections(process, port)?;
+        if done(held) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the server did not {what} within {CONNECTION_WAIT:?} ({fds} open files)");
+            bail!("the server did not {what} within {CONNECTION_WAIT:?} ({held} connections held)");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Accepted connections on `port` that the server still has open: its
+/// socket descriptors that are TCP sockets with that local port, not the
+/// listener. Counting descriptors instead would also count what the server
+/// opens on its own meanwhile (its Redis connection, made after it starts
+/// listening).
+fn held_connections(process: &Process, port: u16) -> Result<usize> {
+    let sockets: HashSet<u64> = process
+        .fd()?
+        .filter_map(|fd| match fd.ok()?.target {
+            FDTarget::Socket(inode) => Some(inode),
+            _ => None,
+        })
+        .collect();
+    let mut entries = process.tcp()?;
+    entries.extend(process.tcp6().unwrap_or_default());
+    Ok(entries
+        .iter()
+        .filter(|entry| {
+            entry.local_address.port() == port
+                && entry.state != TcpState::Listen
+                && sockets.contains(&entry.inode)
+        })
+        .count())
+}
+
+fn server_port(addr: &str) -> Result<u16> {
+    addr.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .with_context(|| format!("no port in {addr}"))
 }
 
 fn rss_kb(process: &Process) -> Result<u64> {
