@@ -260,8 +260,23 @@ find_clients() {
     compose+=(-p "$project" -f docker-compose.yml)
 }
 
+# The data root holds the stand-in images (the Rust one carries the host's
+# toolchain), both build caches and the images; a disk that fills mid-build
+# shows up only as a broken pipe in dockerd's log, so say it up front.
+# DOCKER_CHECK_MIN_FREE_GB: see docs/testing.md for the measured peak.
+enough_disk() {
+    local need=${DOCKER_CHECK_MIN_FREE_GB:-12} free
+    free=$(df --output=avail -BG "$work" | tail -1 | tr -dc 0-9)
+    if ((free < need)); then
+        say "only ${free} GB free under $work; the check needs about ${need} GB (set TMPDIR to a larger disk)"
+        return 1
+    fi
+    say "disk: ${free} GB free under $work"
+}
+
 prerequisites() {
     local packages=()
+    enough_disk || return 1
     if ! dockerd --version >/dev/null 2>&1; then
         packages+=(docker.io)
     fi
