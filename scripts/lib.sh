@@ -156,14 +156,24 @@ finish_check() {
 }
 
 # in_netns CMD...: runs CMD in network namespace $NETNS when that is set
-# (scripts/fleet.sh: `NETNS=NAME start_redis ...`), else here. `ip netns exec`
-# execs CMD, so the PID of `in_netns CMD &` is CMD's own.
+# (scripts/fleet.sh: `NETNS=NAME start_redis ...`), else here.
 in_netns() {
     if [ -n "${NETNS:-}" ]; then
         ip netns exec "$NETNS" "$@"
     else
         "$@"
     fi
+}
+
+# exec_in_netns CMD...: the same, replacing the shell. For servers started in
+# the background: bash runs `FUNCTION &` in a subshell of its own, so with
+# in_netns $! would be that subshell, and stop_all would kill it and leave CMD
+# running; with exec_in_netns $! is CMD's own PID (`ip netns exec` execs too).
+exec_in_netns() {
+    if [ -n "${NETNS:-}" ]; then
+        exec ip netns exec "$NETNS" "$@"
+    fi
+    exec "$@"
 }
 
 # wait_until SECONDS WHAT CMD...: polls CMD (quietly) until it succeeds;
@@ -212,7 +222,7 @@ start_redis() {
     local port=$1 dir=$2
     shift 2
     mkdir -p "$dir"
-    in_netns redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" "$@" >"$dir/redis.log" 2>&1 &
+    exec_in_netns redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" "$@" >"$dir/redis.log" 2>&1 &
 }
 
 # start_etcd CLIENT_PORT PEER_PORT DIR [HOST]: a one-node etcd on loopback (in
@@ -225,7 +235,7 @@ start_etcd() {
         listen="$advertise,$listen"
     fi
     mkdir -p "$dir"
-    in_netns etcd --name default --data-dir "$dir/data" \
+    exec_in_netns etcd --name default --data-dir "$dir/data" \
         --listen-client-urls "$listen" --advertise-client-urls "$advertise" \
         --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
         --initial-cluster "default=$peer" >"$dir/etcd.log" 2>&1 &
