@@ -529,6 +529,7 @@ build_stack() {
     fi
     together build_rpc_server build_gateway || return 1
     "$docker" images --format '    {{.Repository}}:{{.Tag}} {{.Size}}' | grep "$project"
+    say "disk: $(du -sx --block-size=1M "$work" | cut -f1) MB under $work after the builds (images and build caches)"
 }
 
 # service status lines: "NAME STATUS HEALTH RESTARTS" for each container of the project.
