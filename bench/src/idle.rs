@@ -2,8 +2,8 @@
 //! side.
 //!
 //! For every `--server` in turn: read its RSS, open `--connections`
-//! connections and wait until the server holds them all (counted in its
-//! `/proc/PID/fd`), optionally make one request on each (a pull of a page of
+//! connections and wait until the server holds them all (its TCP sockets on
+//! that port, from `/proc/PID`), optionally make one request on each (a pull of a page of
 //! `--page-size` messages, the largest reply of the usual workloads, so the
 //! buffers a reply leaves behind are counted), leave them idle for
 //! `--settle`, read the RSS; then close them, wait until the server has let
@@ -69,6 +69,8 @@ pub struct Target {
     pub name: String,
     pub pid: u32,
     pub addr: String,
+    /// The port of `addr`: the server's accepted connections are counted by it.
+    pub port: u16,
 }
 
 impl FromStr for Target {
@@ -78,13 +80,15 @@ impl FromStr for Target {
         let bad = || format!("`{s}` is not NAME=PID@HOST:PORT");
         let (name, rest) = s.split_once('=').ok_or_else(bad)?;
         let (pid, addr) = rest.split_once('@').ok_or_else(bad)?;
-        if name.is_empty() || !addr.contains(':') {
+        let (_, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        if name.is_empty() {
             return Err(bad());
         }
         Ok(Target {
             name: name.to_owned(),
             pid: pid.parse().map_err(|_| bad())?,
             addr: addr.to_owned(),
+            port: port.parse().map_err(|_| bad())?,
         })
     }
 }
@@ -154,7 +158,7 @@ async fn measure(args: &IdleArgs, target: &Target) -> Result<IdleReport> {
         page_size: args.page_size,
         cursor_range: None,
     };
-    let port = server_port(&target.addr)?;
+    let port = target.port;
     if args.requests > 0 {
         fill_room(&target.addr, &workload).await?;
         wait_for_connections(
@@ -306,12 +310,6 @@ fn held_connections(process: &Process, port: u16) -> Result<usize> {
                 && sockets.contains(&entry.inode)
         })
         .count())
-}
-
-fn server_port(addr: &str) -> Result<u16> {
-    addr.rsplit_once(':')
-        .and_then(|(_, port)| port.parse().ok())
-        .with_context(|| format!("no port in {addr}"))
 }
 
 fn rss_kb(process: &Process) -> Result<u64> {
