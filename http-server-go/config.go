@@ -73,6 +73,19 @@ const (
 	BindTemplate BindMode = "template"
 )
 
+// TimeoutMode selects how a call to the rpc-server is bounded to
+// rpcTimeout (RPC_TIMEOUT_MODE; timeout.go).
+type TimeoutMode string
+
+const (
+	// TimeoutReply bounds the wait for the reply with the connection's read
+	// deadline, in the calling goroutine (the default).
+	TimeoutReply TimeoutMode = "reply"
+	// TimeoutTemplate is Kitex's WithRPCTimeout, as the IM template sets it:
+	// every call runs on a pool goroutine that the caller waits for.
+	TimeoutTemplate TimeoutMode = "template"
+)
+
 // Config is the gateway's configuration. Every field but the pool defaults
 // to the IM template's value; the environment variables below override them.
 type Config struct {
@@ -82,8 +95,9 @@ type Config struct {
 	// Discovery is true when RPC_DISCOVERY=etcd: the client then balances over
 	// every rpc-server registered in etcd and RPCAddr is not used.
 	Discovery bool
-	Pool      PoolConfig // RPC_POOL and RPC_POOL_*
-	Bind      BindMode   // HTTP_BIND
+	Pool      PoolConfig  // RPC_POOL and RPC_POOL_*
+	Bind      BindMode    // HTTP_BIND
+	Timeout   TimeoutMode // RPC_TIMEOUT_MODE
 }
 
 // configFromEnv builds the configuration from the environment, read through
@@ -126,6 +140,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Bind = BindTemplate
 	default:
 		return Config{}, fmt.Errorf("HTTP_BIND=%q: use \"cached\" (the default) or \"template\"", v)
+	}
+	switch v := strings.TrimSpace(getenv("RPC_TIMEOUT_MODE")); strings.ToLower(v) {
+	case "", string(TimeoutReply):
+		cfg.Timeout = TimeoutReply
+	case string(TimeoutTemplate):
+		cfg.Timeout = TimeoutTemplate
+	default:
+		return Config{}, fmt.Errorf("RPC_TIMEOUT_MODE=%q: use \"reply\" (the default) or \"template\"", v)
 	}
 	pool, err := poolFromEnv(getenv)
 	if err != nil {

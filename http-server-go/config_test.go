@@ -17,7 +17,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool, Bind: BindCached}
+	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool, Bind: BindCached, Timeout: TimeoutReply}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -25,11 +25,12 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigOverrides(t *testing.T) {
 	cfg, err := configFromEnv(envOf(map[string]string{
-		"HTTP_ADDR":      "127.0.0.1:18080",
-		"RPC_ADDR":       "127.0.0.1:18888",
-		"ETCD_ENDPOINTS": " 10.0.0.1:2379, 10.0.0.2:2379,,",
-		"RPC_DISCOVERY":  "etcd",
-		"HTTP_BIND":      "Template",
+		"HTTP_ADDR":        "127.0.0.1:18080",
+		"RPC_ADDR":         "127.0.0.1:18888",
+		"ETCD_ENDPOINTS":   " 10.0.0.1:2379, 10.0.0.2:2379,,",
+		"RPC_DISCOVERY":    "etcd",
+		"HTTP_BIND":        "Template",
+		"RPC_TIMEOUT_MODE": " template ",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,7 @@ func TestConfigOverrides(t *testing.T) {
 		Discovery:     true,
 		Pool:          defaultPool,
 		Bind:          BindTemplate,
+		Timeout:       TimeoutTemplate,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -53,6 +55,7 @@ func TestConfigErrors(t *testing.T) {
 		{"ETCD_ENDPOINTS": " , ,"},
 		{"RPC_POOL": "mux"},
 		{"HTTP_BIND": "fast"},
+		{"RPC_TIMEOUT_MODE": "none"},
 	} {
 		if cfg, err := configFromEnv(envOf(env)); err == nil {
 			t.Errorf("%v: no error, got %+v", env, cfg)

@@ -5,7 +5,6 @@ package main
 import (
 	"net"
 	"os"
-	"time"
 
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/hlog"
@@ -30,10 +29,8 @@ func main() {
 	if err != nil {
 		hlog.Fatalf("etcd resolver: %v", err)
 	}
-	opts := []client.Option{
-		client.WithResolver(r),
-		client.WithRPCTimeout(1 * time.Second),
-	}
+	opts := []client.Option{client.WithResolver(r)}
+	opts = append(opts, timeoutOptions(cfg.Timeout, rpcTimeout)...)
 	opts = append(opts, poolOptions(cfg.Pool)...)
 	if !cfg.Discovery {
 		// Given after the resolver, the fixed address replaces it.
@@ -84,6 +81,7 @@ func logConfig(cfg Config) {
 		hlog.Infof("http-server: rpc pool: sized, keeps up to %d idle connections per address, %d in all, closes them after %v idle (RPC_POOL_*)",
 			cfg.Pool.MaxIdlePerAddress, cfg.Pool.MaxIdleGlobal, cfg.Pool.IdleTimeout)
 	}
+	hlog.Infof("http-server: rpc calls time out after %v, bounded the %s way (RPC_TIMEOUT_MODE)", rpcTimeout, cfg.Timeout)
 	if cfg.Discovery {
 		hlog.Infof("http-server: rpc %s discovered through etcd %v (RPC_DISCOVERY=etcd)", rpcServiceName, cfg.EtcdEndpoints)
 		return

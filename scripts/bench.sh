@@ -3,7 +3,8 @@
 # tutorial-style Kitex + go-redis server), first over direct Thrift, then
 # over HTTP through the Hertz gateway (http-server-go) in front of each, the
 # gateway once with its defaults and once as the template has it (its
-# connection pool and binding: RPC_POOL=template HTTP_BIND=template): this
+# connection pool, binding and call timeout: RPC_POOL=template
+# HTTP_BIND=template RPC_TIMEOUT_MODE=template): this
 # project's stack (defaults + Rust) against the template's (template
 # gateway + Go peer), and each gateway in front of both servers. Every HTTP
 # run reports the CPU per request of the gateway, the server, Redis and
@@ -65,7 +66,7 @@ RB_REQUESTS=${RB_REQUESTS:-1000000}
 RB_PIPELINE=16
 # The HTTP rows are the gateway's defaults and the template's settings,
 # whatever the caller's environment sets for the gateway.
-unset "${!RPC_POOL@}" HTTP_BIND
+unset "${!RPC_POOL@}" HTTP_BIND RPC_TIMEOUT_MODE
 
 if [[ ${BENCH_NETNS:-} != own ]]; then
     echo "bench: building rpc-server, im-bench (release), the Go peer and the gateway"
@@ -152,13 +153,13 @@ measure() {
         --addr "127.0.0.1:$rpc_port" --server-pid "$server_pid"
 
     # Through the gateway: with its defaults (kind http), then as the
-    # template has it (kind httptpl: the template's connection pool and
-    # binding); one gateway at a time. Watched: the gateway, the server and
-    # Redis, for the CPU each spends per request.
+    # template has it (kind httptpl: the template's connection pool,
+    # binding and call timeout); one gateway at a time. Watched: the
+    # gateway, the server and Redis, for the CPU each spends per request.
     local kind template_env
     for kind in http httptpl; do
         template_env=()
-        [[ $kind == httptpl ]] && template_env=(RPC_POOL=template HTTP_BIND=template)
+        [[ $kind == httptpl ]] && template_env=(RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template)
         gateway_port=$(free_port)
         serve "$name-gateway-$kind" "$gateway_port" env HTTP_ADDR="127.0.0.1:$gateway_port" \
             RPC_ADDR="127.0.0.1:$rpc_port" "${template_env[@]}" http-server-go/bin/http-server

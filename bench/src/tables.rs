@@ -5,7 +5,7 @@
 //! `thrift` (direct), `http` (through the gateway with its defaults; the
 //! report's first server is the gateway, the second the rpc-server),
 //! `httptpl` (through the gateway as the template has it, `RPC_POOL=template
-//! HTTP_BIND=template`) or `redis` (redis-benchmark with that server's
+//! HTTP_BIND=template RPC_TIMEOUT_MODE=template`) or `redis` (redis-benchmark with that server's
 //! command, a line `{"label":..,"throughput_rps":..}`). `rust-http` is this
 //! project's stack as a user runs it, `go-httptpl` the template's.
 //! The Rust server's options section adds kinds `base`, `metrics` and
@@ -235,7 +235,7 @@ pub fn print(file: &Path) -> Result<()> {
     let title = format!(
         "HTTP, the stacks users choose between, closed loop: ours = the gateway's defaults \
          in front of the Rust server; template = the gateway as the template has it \
-         (RPC_POOL=template HTTP_BIND=template) in front of the Go peer; tpl-gw+rust = that \
+         (RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template) in front of the Go peer; tpl-gw+rust = that \
          gateway in front of the Rust server ({units})"
     );
     println!("{}", stacked(&title, &runs, &HTTP_STACKS, 1, &HTTP));
