@@ -16,7 +16,8 @@ use crate::store::{Format, Retention};
 pub struct Config {
     /// Threads that run requests. Default: one per CPU core. Where the
     /// server shares a small machine with Redis, fewer threads than cores
-    /// spend less CPU per request (docs/performance-history.md).
+    /// spend less CPU per request (docs/performance-history.md). One thread
+    /// runs on tokio's current-thread scheduler (`server::runtime`).
     #[arg(long, env = "RPC_WORKER_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,

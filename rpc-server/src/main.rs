@@ -12,10 +12,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_ansi(std::io::stdout().is_terminal())
         .init();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(threads) = config.worker_threads {
-        runtime.worker_threads(usize::from(threads));
-    }
-    runtime.build()?.block_on(rpc_server::server::run(config))
+    rpc_server::server::runtime(config.worker_threads)
+        .build()?
+        .block_on(rpc_server::server::run(config))
 }

@@ -288,15 +288,13 @@ impl InProcessServer {
         let log = CapturedLog::default();
         let dispatch = log.dispatch();
         let (shutdown, shutdown_requested) = tokio::sync::oneshot::channel::<()>();
-        let workers = config.worker_threads.map_or(2, usize::from);
+        let workers = config.worker_threads.or(Some(2));
         let thread = std::thread::Builder::new()
             .name(format!("rpc-server {addr}"))
             .spawn(move || -> anyhow::Result<()> {
                 let worker_dispatch = dispatch.clone();
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers)
+                let runtime = rpc_server::server::runtime(workers)
                     .thread_name("rpc-server-worker")
-                    .enable_all()
                     .on_thread_start(move || {
                         SERVER_LOG.set(Some(tracing::dispatcher::set_default(&worker_dispatch)));
                     })

@@ -11,15 +11,17 @@ async fn redis_server(redis: &Redis) -> InProcessServer {
     server
 }
 
-/// Each named function of `harness::contract` as a test on its own Redis.
+/// Each named function of `harness::contract` as a test on its own Redis,
+/// the server started with `args` besides.
 macro_rules! contract_on_single_redis {
-    ($($name:ident),* $(,)?) => {$(
+    ($args:expr; $($name:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $name() {
             let redis = Redis::start();
-            let max_text = contract::MAX_TEXT_BYTES.to_string();
-            let server =
-                InProcessServer::start(&["--redis-url", &redis.url(), "--max-text-bytes", &max_text]);
+            let (url, max_text) = (redis.url(), contract::MAX_TEXT_BYTES.to_string());
+            let mut args = vec!["--redis-url", &url, "--max-text-bytes", &max_text];
+            args.extend_from_slice($args);
+            let server = InProcessServer::start(&args);
             server.wait_storage_ready().await;
             contract::$name(server.addr()).await;
         }
@@ -27,6 +29,7 @@ macro_rules! contract_on_single_redis {
 }
 
 contract_on_single_redis!(
+    &[];
     round_trip_in_every_framing,
     room_is_the_same_both_ways_and_default_limit_is_ten,
     pagination_is_exact_in_both_directions_under_concurrent_senders,
@@ -34,6 +37,20 @@ contract_on_single_redis!(
     invalid_input_gets_400_naming_the_field_and_the_server_keeps_serving,
     unicode_text_is_kept_byte_for_byte,
 );
+
+/// One worker thread runs on tokio's current-thread scheduler
+/// (`server::runtime`), where concurrent requests' Redis commands leave
+/// together: the contracts with concurrent senders, on it.
+mod one_worker_thread {
+    use super::*;
+
+    contract_on_single_redis!(
+        &["--worker-threads", "1"];
+        round_trip_in_every_framing,
+        pagination_is_exact_in_both_directions_under_concurrent_senders,
+        identical_texts_sent_at_once_are_all_kept,
+    );
+}
 
 #[tokio::test]
 async fn restarting_the_server_keeps_the_data() {
