@@ -34,6 +34,9 @@
 #   PREFILL (100)   RB_REQUESTS (1000000, redis-benchmark requests per test)
 #   QUICK=1         2 s per workload, 1 s warm-up, PREFILL 60, RB_REQUESTS 200000,
 #                   500 idle connections
+# Then the two stacks side by side (see "The two stacks side by side"
+# below): the headline HTTP comparison, in alternating rounds.
+#   STACK_ROUNDS (5; QUICK=1: 1)  rounds of that section
 # Then what two of the Rust server's options cost (see "Rust server options"
 # below): metrics on, and --redis-wait-replicas 1.
 #   OPTION_ROUNDS (3; QUICK=1: 1)  rounds of that section
@@ -54,9 +57,11 @@ if [[ ${QUICK:-0} == 1 ]]; then
     PREFILL=${PREFILL:-60}
     RB_REQUESTS=${RB_REQUESTS:-200000}
     OPTION_ROUNDS=${OPTION_ROUNDS:-1}
+    STACK_ROUNDS=${STACK_ROUNDS:-1}
     export IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-500} IDLE_SETTLE=${IDLE_SETTLE:-1s}
 fi
 OPTION_ROUNDS=${OPTION_ROUNDS:-3}
+STACK_ROUNDS=${STACK_ROUNDS:-5}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -188,6 +193,56 @@ serve go-server "$rpc_port" env RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_ADDR="127
     bench/go-baseline/bin/go-baseline
 measure go '{room}'
 stop_newest
+rcli FLUSHALL >/dev/null
+
+# --- The two stacks side by side --------------------------------------------
+# The comparison users make: this project's stack (the gateway's defaults in
+# front of the Rust server) against the template's (the gateway as the
+# template has it in front of the Go peer). Above, each ran once, minutes
+# apart, and one 10 s run here moves by up to 10% with the machine's state.
+# So both stacks are up at once on the one Redis, the mixed workload runs on
+# each in turn, back to back, in $STACK_ROUNDS rounds with the order swapped
+# every round; the tables and the summary line take the medians.
+echo
+echo "== The two stacks side by side: HTTP mixed, $STACK_ROUNDS alternating rounds =="
+stacks_first_pid=${#pids[@]}
+declare -A stack_gateway stack_pids stack_rooms
+# stack NAME SERVER_PORT SERVER_PID GATEWAY_ENV...: a gateway in front of
+# the server, its rooms filled; NAME is the label's server (rust or go).
+stack() {
+    local name=$1 server_port=$2 server_pid=$3 port
+    shift 3
+    port=$(free_port)
+    serve "stack-$name-gateway" "$port" env HTTP_ADDR="127.0.0.1:$port" \
+        RPC_ADDR="127.0.0.1:$server_port" "$@" http-server-go/bin/http-server
+    stack_gateway[$name]=$port
+    stack_pids[$name]="--server-pid ${pids[-1]} --server-pid $server_pid --server-pid $redis_pid"
+    stack_rooms[$name]=stack$name$RANDOM
+    "$IM_BENCH" --addr "127.0.0.1:$server_port" --connections "$CONNECTIONS" --rooms "$ROOMS" \
+        --run-id "${stack_rooms[$name]}" --workload pull --prefill "$PREFILL" --requests 1 \
+        --warmup 0s --label "stack-$name-fill" >>"$LOG" 2>&1 ||
+        failures+=("stack-$name-fill: im-bench exit status $?")
+}
+rpc_port=$(free_port)
+serve rust-stack-server "$rpc_port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
+    RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_URL="$redis_url" RUST_LOG=warn target/release/rpc-server
+stack rust "$rpc_port" "${pids[-1]}"
+rpc_port=$(free_port)
+serve go-stack-server "$rpc_port" env RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_ADDR="127.0.0.1:$redis_port" \
+    bench/go-baseline/bin/go-baseline
+stack go "$rpc_port" "${pids[-1]}" RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template
+for ((round = 0; round < STACK_ROUNDS; round++)); do
+    order=(rust go)
+    ((round % 2 == 0)) || order=(go rust)
+    for name in "${order[@]}"; do
+        # shellcheck disable=SC2086 # the pids are three words
+        bench "$name-stack-mixed" --protocol http --addr "127.0.0.1:${stack_gateway[$name]}" \
+            ${stack_pids[$name]} --run-id "${stack_rooms[$name]}" --prefill 0 \
+            --workload mixed --send-ratio 0.2 --page-size 10
+    done
+done
+stop_all "${pids[@]:stacks_first_pid}"
+pids=("${pids[@]:0:stacks_first_pid}")
 rcli FLUSHALL >/dev/null
 
 # --- Rust server options ---------------------------------------------------

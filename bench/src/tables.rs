@@ -9,7 +9,9 @@
 //! command, a line `{"label":..,"throughput_rps":..}`). `rust-http` is this
 //! project's stack as a user runs it, `go-httptpl` the template's.
 //! The Rust server's options section adds kinds `base`, `metrics` and
-//! `wait1` (Thrift, Redis with one replica; see `scripts/bench.sh`).
+//! `wait1` (Thrift, Redis with one replica; see `scripts/bench.sh`), and the
+//! stacks' side-by-side section kind `stack` (`rust-stack` = `rust-http`,
+//! `go-stack` = `go-httptpl`, both up at once, in alternating rounds).
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -38,6 +40,9 @@ const HTTP_STACKS: [Column; 3] = [
     ("template", "go", "httptpl"),
     ("tpl-gw+rust", "rust", "httptpl"),
 ];
+/// The same two stacks, measured in alternating rounds: the headline
+/// comparison when it ran.
+const STACKS_SIDE_BY_SIDE: [Column; 2] = [("ours", "rust", "stack"), ("template", "go", "stack")];
 const RUST_OPTIONS: [Column; 3] = [
     ("base", "rust", "base"),
     ("metrics", "rust", "metrics"),
@@ -211,6 +216,24 @@ impl Runs {
     fn rps(&self, server: &str, kind: &str, workload: &str) -> Option<f64> {
         self.get(server, kind, workload).map(|r| r.throughput_rps)
     }
+
+    /// The median of `metric` over every run of that label.
+    fn median(&self, server: &str, kind: &str, workload: &str, metric: &Metric) -> Option<f64> {
+        median(
+            self.all(server, kind, workload)
+                .filter_map(|run| (metric.value)(run)),
+        )
+    }
+
+    /// The stacks users choose between, as (server, kind) of ours and of the
+    /// template's: the side-by-side rounds when they ran.
+    fn stacks(&self) -> [(&'static str, &'static str); 2] {
+        if self.get("rust", "stack", "mixed").is_some() {
+            [("rust", "stack"), ("go", "stack")]
+        } else {
+            [("rust", "http"), ("go", "httptpl")]
+        }
+    }
 }
 
 pub fn print(file: &Path) -> Result<()> {
@@ -239,6 +262,14 @@ pub fn print(file: &Path) -> Result<()> {
          gateway in front of the Rust server ({units})"
     );
     println!("{}", stacked(&title, &runs, &HTTP_STACKS, 1, &HTTP));
+    if runs.get("rust", "stack", "mixed").is_some() {
+        let title = format!(
+            "HTTP, the two stacks side by side: both up at once on the one Redis, the workload \
+             on each in turn, the order swapped every round; medians of the rounds ({units})"
+        );
+        println!("{}", stacked(&title, &runs, &STACKS_SIDE_BY_SIDE, 1, &HTTP));
+        println!("{}", rounds(&runs));
+    }
     let title = format!("HTTP through the same gateway (its defaults), closed loop ({units})");
     println!("{}", stacked(&title, &runs, &HTTP_SERVERS, 1, &HTTP));
     println!("{}", notes(&runs));
@@ -264,29 +295,42 @@ pub fn print(file: &Path) -> Result<()> {
 /// The ratio lines: the mixed workload's throughput of each comparison, and
 /// for the stacks the two p99s beside it.
 fn summary(runs: &Runs) -> String {
-    let throughput = |a: (&str, &str), b: (&str, &str)| {
-        let r = ratio(runs.rps(a.0, a.1, "mixed"), runs.rps(b.0, b.1, "mixed"));
+    let mixed = |(server, kind): (&str, &str), m: &Metric| runs.median(server, kind, "mixed", m);
+    let throughput = |a, b| {
+        let r = ratio(mixed(a, &RPS), mixed(b, &RPS));
         r.map_or("n/a".into(), |r| format!("{r:.2}"))
     };
-    let mixed = |server, kind, m: &Metric| runs.get(server, kind, "mixed").and_then(m.value);
-    let p99 = |server, kind| num(mixed(server, kind, &P99_MS), 2);
-    let cpu_ratio = ratio(
-        mixed("go", "httptpl", &SUM_CPU),
-        mixed("rust", "http", &SUM_CPU),
-    );
+    let [ours, template] = runs.stacks();
+    let rounds = match runs.all("rust", "stack", "mixed").count() {
+        0 => String::new(),
+        n => format!(", medians of {n} alternating rounds"),
+    };
     format!(
         "mixed thrift throughput rust/go: {}\n\
-         mixed http throughput ours/template stack: {} (p99 ms ours {}, template {})\n\
+         mixed http throughput ours/template stack: {} (p99 ms ours {}, template {}{rounds})\n\
          mixed http CPU per request of all processes, template/ours stack: {} (the throughput \
          ratio where both are bound by the same cores)\n\
          mixed http throughput rust/go, same gateway: {}",
         throughput(("rust", "thrift"), ("go", "thrift")),
-        throughput(("rust", "http"), ("go", "httptpl")),
-        p99("rust", "http"),
-        p99("go", "httptpl"),
-        num(cpu_ratio, 2),
+        throughput(ours, template),
+        num(mixed(ours, &P99_MS), 2),
+        num(mixed(template, &P99_MS), 2),
+        num(ratio(mixed(template, &SUM_CPU), mixed(ours, &SUM_CPU)), 2),
         throughput(("rust", "http"), ("go", "http")),
     )
+}
+
+/// Each side-by-side round's req/s, in the order they ran, and its ratio.
+fn rounds(runs: &Runs) -> String {
+    let rps = |server| runs.all(server, "stack", "mixed").map(|r| r.throughput_rps);
+    let rounds: Vec<String> = rps("rust")
+        .zip(rps("go"))
+        .map(|(ours, template)| {
+            let r = num(ratio(Some(ours), Some(template)), 2);
+            format!("{ours:.0}/{template:.0} = {r}")
+        })
+        .collect();
+    format!("rounds, req/s ours/template: {}", rounds.join("; "))
 }
 
 /// One row per workload that has runs; per metric a column for each of
@@ -366,7 +410,7 @@ fn stacked(
     for (wl, name) in WORKLOADS {
         let value = |column: &Column, m: &Metric| {
             let (_, server, kind) = *column;
-            median(runs.all(server, kind, wl).filter_map(|run| (m.value)(run)))
+            runs.median(server, kind, wl, m)
         };
         if columns
             .iter()
@@ -640,6 +684,59 @@ mod tests {
              mixed http CPU per request of all processes, template/ours stack: 1.53 (the throughput \
              ratio where both are bound by the same cores)\n\
              mixed http throughput rust/go, same gateway: 1.62"
+        );
+    }
+
+    /// With the side-by-side rounds, the summary's stack line is their
+    /// medians; the single runs stay in their own table.
+    #[test]
+    fn side_by_side_rounds_make_the_stack_summary() {
+        let mut runs = vec![
+            http_run("rust-http-mixed", 13000, 6360, [0.6, 0.3, 0.2, 0.1], 0.0),
+            http_run("go-httptpl-mixed", 6500, 9460, [0.8, 0.8, 0.2, 0.2], 0.6),
+        ];
+        for (ours, template, p99) in [
+            (21000, 10000, 3000),
+            (19000, 11000, 2800),
+            (22000, 10500, 3100),
+        ] {
+            runs.push(http_run(
+                "rust-stack-mixed",
+                ours,
+                p99,
+                [0.3, 0.2, 0.1, 0.1],
+                0.0,
+            ));
+            runs.push(http_run(
+                "go-stack-mixed",
+                template,
+                7000,
+                [0.7, 0.7, 0.2, 0.1],
+                0.3,
+            ));
+        }
+        let runs = Runs(runs);
+        let summary = summary(&runs);
+        let line = summary.lines().nth(1).unwrap();
+        assert_eq!(
+            line,
+            "mixed http throughput ours/template stack: 2.00 (p99 ms ours 3.00, template 7.00, \
+             medians of 3 alternating rounds)"
+        );
+        assert_eq!(
+            summary.lines().nth(2).unwrap(),
+            "mixed http CPU per request of all processes, template/ours stack: 2.43 (the \
+             throughput ratio where both are bound by the same cores)"
+        );
+        assert_eq!(
+            rounds(&runs),
+            "rounds, req/s ours/template: 21000/10000 = 2.10; 19000/11000 = 1.73; 22000/10500 = 2.10"
+        );
+        let table = stacked("T", &runs, &STACKS_SIDE_BY_SIDE, 1, &HTTP);
+        let ours = table.lines().nth(3).unwrap();
+        assert!(
+            ours.starts_with("mixed 20% send  ours      21000       2.00"),
+            "{table}"
         );
     }
 }
