@@ -29,7 +29,7 @@ func main() {
 	if err != nil {
 		hlog.Fatalf("etcd resolver: %v", err)
 	}
-	opts := []client.Option{client.WithResolver(r)}
+	opts := []client.Option{withResolver(cfg.Timeout, rpcTimeout, r)}
 	opts = append(opts, timeoutOptions(cfg.Timeout, rpcTimeout)...)
 	opts = append(opts, poolOptions(cfg.Pool)...)
 	if !cfg.Discovery {

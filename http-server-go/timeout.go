@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/discovery"
 	"github.com/cloudwego/kitex/pkg/endpoint"
 	"github.com/cloudwego/kitex/pkg/kerrors"
 	"github.com/cloudwego/kitex/pkg/rpcinfo"
@@ -31,10 +32,13 @@ const rpcTimeout = time.Second
 // through on the caller's goroutine (its fast path), the read deadline is d
 // as before. A dial is bounded by Kitex's connect timeout (50 ms) and a
 // request is a single write of a few kilobytes at most, so a call still
-// ends within about d. When the rpc-server does not answer in time, the
-// connection is closed, not reused, and the call fails with the error the
-// timeout middleware gives, word for word (HTTP 500 "rpc timeout:
-// timeout=1s, to=..., method=..., remote=..."; timeout_test.go).
+// ends within about d. One more wait can come first with RPC_DISCOVERY:
+// the first call for the service asks etcd, with the call's context; the
+// template's deadline bounds that, so withResolver gives the resolver d of
+// its own. When the rpc-server (or etcd) does not answer in time, the call
+// fails with the error the timeout middleware gives, word for word (HTTP
+// 500 "rpc timeout: timeout=1s, to=..., method=..., remote=..."), and the
+// connection is closed, not reused (timeout_test.go).
 func timeoutOptions(mode TimeoutMode, d time.Duration) []client.Option {
 	if mode == TimeoutTemplate {
 		return []client.Option{client.WithRPCTimeout(d)}
@@ -48,7 +52,7 @@ func timeoutOptions(mode TimeoutMode, d time.Duration) []client.Option {
 			// Not locked: nothing here sets a timeout per call.
 			_ = rpcinfo.AsMutableRPCConfig(ri.Config()).SetRPCTimeout(d)
 			err := next(ctx, req, resp)
-			if err != nil && errors.Is(err, kerrors.ErrRPCTimeout) {
+			if err != nil && (errors.Is(err, kerrors.ErrRPCTimeout) || errors.Is(err, context.DeadlineExceeded)) {
 				return templateTimeoutError(ri, d)
 			}
 			return err
@@ -65,4 +69,25 @@ func templateTimeoutError(ri rpcinfo.RPCInfo, d time.Duration) error {
 		msg = fmt.Sprintf("%s, remote=%s", msg, addr.String())
 	}
 	return kerrors.ErrRPCTimeout.WithCause(errors.New(msg))
+}
+
+// withResolver is the client option for resolver r: in TimeoutReply mode a
+// resolution may take at most d, as the call's deadline allows it in the
+// template's mode.
+func withResolver(mode TimeoutMode, d time.Duration, r discovery.Resolver) client.Option {
+	if mode == TimeoutTemplate {
+		return client.WithResolver(r)
+	}
+	return client.WithResolver(boundedResolver{Resolver: r, timeout: d})
+}
+
+type boundedResolver struct {
+	discovery.Resolver
+	timeout time.Duration
+}
+
+func (r boundedResolver) Resolve(ctx context.Context, desc string) (discovery.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	return r.Resolver.Resolve(ctx, desc)
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/cloudwego/kitex/client"
+	"github.com/cloudwego/kitex/pkg/discovery"
 	"github.com/cloudwego/kitex/pkg/kerrors"
+	"github.com/cloudwego/kitex/pkg/rpcinfo"
 
 	"github.com/im-rs/http-server-go/kitex_gen/rpc"
 	"github.com/im-rs/http-server-go/kitex_gen/rpc/imservice"
@@ -83,6 +85,51 @@ func TestTimeoutModesEndUnansweredCalls(t *testing.T) {
 				if got := accepted.Load(); got != call {
 					t.Fatalf("after call %d the server accepted %d connections, want %d (a timed-out connection is not reused)", call, got, call)
 				}
+			}
+		})
+	}
+}
+
+// stallingResolver is an etcd that does not answer: Resolve returns only
+// when its context ends.
+type stallingResolver struct{}
+
+func (stallingResolver) Target(_ context.Context, target rpcinfo.EndpointInfo) string {
+	return target.ServiceName()
+}
+
+func (stallingResolver) Resolve(ctx context.Context, _ string) (discovery.Result, error) {
+	<-ctx.Done()
+	return discovery.Result{}, ctx.Err()
+}
+
+func (stallingResolver) Diff(key string, prev, next discovery.Result) (discovery.Change, bool) {
+	return discovery.DefaultDiff(key, prev, next)
+}
+
+func (stallingResolver) Name() string { return "stalling" }
+
+// With RPC_DISCOVERY, a call whose service cannot be resolved ends after
+// the timeout with the same error in both modes.
+func TestTimeoutModesEndUnresolvedCalls(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	for _, mode := range []TimeoutMode{TimeoutReply, TimeoutTemplate} {
+		t.Run(string(mode), func(t *testing.T) {
+			opts := append(timeoutOptions(mode, timeout), withResolver(mode, timeout, stallingResolver{}))
+			cli, err := imservice.NewClient(rpcServiceName, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = cli.Send(context.Background(), &rpc.SendRequest{Message: &rpc.Message{Chat: "a:b", Text: "hi", Sender: "a"}})
+			elapsed := time.Since(start)
+			t.Logf("%v after %v", err, elapsed.Round(time.Millisecond))
+			want := fmt.Sprintf("rpc timeout: timeout=%v, to=%s, method=Send", timeout, rpcServiceName)
+			if err == nil || err.Error() != want {
+				t.Fatalf("got %v, want %s", err, want)
+			}
+			if elapsed < timeout || elapsed > timeout+300*time.Millisecond {
+				t.Fatalf("ended after %v, want about %v", elapsed, timeout)
 			}
 		})
 	}
