@@ -38,6 +38,8 @@ use crate::store::{MemoryStore, MessageStore, RedisStore};
 /// Measured (HTTP mixed through the gateway, 3 rounds): 1.8 -> 1.3 writes
 /// per request, the server's CPU 0.235-0.241 -> 0.220-0.224 s and Redis's
 /// 0.123-0.125 -> 0.110-0.116 s per 10k requests (docs/performance.md).
+/// This scheduler has no `block_in_place`; fred uses it only with its
+/// `blocking-encoding` feature, which is not enabled.
 pub fn runtime(worker_threads: Option<u16>) -> tokio::runtime::Builder {
     let mut builder = match worker_threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
