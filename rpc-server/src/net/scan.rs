@@ -9,7 +9,9 @@
 //! request). The scanner walks each request's structure as it streams in and
 //! rejects it as soon as a declared length, count, nesting depth or message
 //! type is impossible within `max_request_bytes`, so nothing large is ever
-//! allocated and nothing malformed reaches the codec. It also knows where
+//! allocated and nothing malformed reaches the codec. In a frame, a value
+//! that would end past the frame is rejected once that is known, before
+//! the frame is complete and Volo decodes it. It also knows where
 //! each request starts and ends, which is what the read and idle timeouts
 //! in [`super::guard`] are measured against.
 //!
@@ -218,6 +220,7 @@ impl RequestScanner {
         self.completed = 0;
         loop {
             if let Expect::Skip(remaining) = self.expect {
+                self.check_fits_frame(remaining)?;
                 if self.pending.is_empty() && input.is_empty() {
                     break;
                 }
@@ -227,8 +230,10 @@ impl RequestScanner {
             let Some(size) = self.token_size(input)? else {
                 // A varint not yet ended: keep its first bytes.
                 self.pending.extend_from_slice(input);
+                self.check_fits_frame((self.pending.len() + 1) as u64)?;
                 break;
             };
+            self.check_fits_frame(size as u64)?;
             let missing = size.saturating_sub(self.pending.len());
             if missing > input.len() {
                 self.pending.extend_from_slice(input);
@@ -285,6 +290,21 @@ impl RequestScanner {
         if let Some(end) = self.frame_end
             && self.consumed > end
         {
+            return Err(Rejection::new("message runs past the end of its frame"));
+        }
+        Ok(())
+    }
+
+    /// Rejects a token of `size` bytes that would end past its frame, as
+    /// soon as that is known rather than once its bytes arrive: Volo decodes
+    /// a frame as soon as the frame is complete, with decoders that trust
+    /// the lengths inside it (a method name longer than the rest of the
+    /// frame panicked in pilota's `read_faststr`), so by the time the rest
+    /// of such a token could arrive, Volo would already have read past the
+    /// frame's end. A varint not yet ended counts as one byte longer than
+    /// what has come of it.
+    fn check_fits_frame(&self, size: u64) -> Scan<()> {
+        if self.frame_end.is_some() && size > self.budget() {
             return Err(Rejection::new("message runs past the end of its frame"));
         }
         Ok(())
@@ -1327,6 +1347,51 @@ mod tests {
         assert_rejected(&bytes, "runs past the end of its frame");
     }
 
+    /// Volo decodes a frame once its bytes are in, trusting the lengths in
+    /// it, so a token that would end past the frame is rejected once the
+    /// frame is complete, without waiting for bytes that would complete it.
+    /// Found by `tests/fuzz_wire.rs` (FUZZ_SEED=1796434289312181429): a
+    /// compact method name of 58 bytes with 18 left in a TTHeader's frame
+    /// panicked in pilota's `read_faststr`.
+    #[test]
+    fn a_token_past_its_frame_is_rejected_as_soon_as_the_frame_is_in() {
+        let framed_wraps = WRAPS.into_iter().filter(|w| *w != Wrap::Unframed);
+        for wrapping in framed_wraps {
+            for proto in [Proto::Binary, Proto::Compact] {
+                let mut message = header(proto, MESSAGE_CALL, b"Pull", 1);
+                // The name's length: 4 bytes from offset 4 (binary), a varint
+                // at offset 3 (compact, seqid 1 is one byte).
+                match proto {
+                    Proto::Binary => message[4..8].copy_from_slice(&58i32.to_be_bytes()),
+                    Proto::Compact => message[3] = 58,
+                }
+                message.extend([0; 8]);
+                let bytes = wrap(wrapping, proto, &message);
+                let mut scanner = RequestScanner::new(MAX);
+                let why = match scanner.feed(&bytes) {
+                    Err(rejection) => rejection.to_string(),
+                    Ok(progress) => panic!("{wrapping:?} {proto:?}: {progress:?}"),
+                };
+                assert!(why.contains("runs past the end of its frame"), "{why}");
+            }
+            // A frame that ends inside a varint (an i32 field's value), a
+            // fixed-size value (a double) and the binary sequence id.
+            for (proto, cut) in [
+                (Proto::Compact, &[0x15, 0x80][..]),
+                (Proto::Compact, &[0x17, 0, 0][..]),
+                (Proto::Binary, &[][..]),
+            ] {
+                let mut message = header(proto, MESSAGE_CALL, b"Pull", 1);
+                if proto == Proto::Binary {
+                    message.truncate(message.len() - 2);
+                }
+                message.extend(cut);
+                let bytes = wrap(wrapping, proto, &message);
+                assert_rejected(&bytes, "runs past the end of its frame");
+            }
+        }
+    }
+
     #[test]
     fn replies_and_other_message_types_are_rejected() {
         for proto in [Proto::Binary, Proto::Compact] {
@@ -1926,6 +1991,11 @@ mod tests {
             let whole = scan_chunks(max, [bytes.as_slice()]);
             prop_assert_eq!(&scan_cut(max, &bytes, &cuts), &whole);
             prop_assert_eq!(&scan_bytewise(max, &bytes), &whole);
+            // A whole frame is in: Volo decodes it now, so the scanner has
+            // decided too (it never waits for bytes past the frame).
+            if wrapping != Wrap::Unframed {
+                prop_assert!(!matches!(whole, Ok((_, true))), "{:?}", whole);
+            }
         }
 
         #[test]
