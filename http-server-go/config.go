@@ -86,8 +86,9 @@ const (
 	TimeoutTemplate TimeoutMode = "template"
 )
 
-// Config is the gateway's configuration. Every field but the pool defaults
-// to the IM template's value; the environment variables below override them.
+// Config is the gateway's configuration. Every field but the pool, the
+// binding and the timeout mode defaults to the IM template's value; the
+// environment variables below override them.
 type Config struct {
 	HTTPAddr      string   // HTTP_ADDR: address the Hertz server listens on
 	RPCAddr       string   // RPC_ADDR: fixed host:port of the rpc-server
