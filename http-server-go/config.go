@@ -134,28 +134,30 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("RPC_DISCOVERY=%q: the only supported value is \"etcd\" (unset: dial RPC_ADDR)", v)
 	}
-	switch v := strings.TrimSpace(getenv("HTTP_BIND")); strings.ToLower(v) {
-	case "", string(BindCached):
-		cfg.Bind = BindCached
-	case string(BindTemplate):
-		cfg.Bind = BindTemplate
-	default:
-		return Config{}, fmt.Errorf("HTTP_BIND=%q: use \"cached\" (the default) or \"template\"", v)
-	}
-	switch v := strings.TrimSpace(getenv("RPC_TIMEOUT_MODE")); strings.ToLower(v) {
-	case "", string(TimeoutReply):
-		cfg.Timeout = TimeoutReply
-	case string(TimeoutTemplate):
-		cfg.Timeout = TimeoutTemplate
-	default:
-		return Config{}, fmt.Errorf("RPC_TIMEOUT_MODE=%q: use \"reply\" (the default) or \"template\"", v)
-	}
-	pool, err := poolFromEnv(getenv)
-	if err != nil {
+	var err error
+	if cfg.Bind, err = ourOrTemplate(getenv, "HTTP_BIND", BindCached, BindTemplate); err != nil {
 		return Config{}, err
 	}
-	cfg.Pool = pool
+	if cfg.Timeout, err = ourOrTemplate(getenv, "RPC_TIMEOUT_MODE", TimeoutReply, TimeoutTemplate); err != nil {
+		return Config{}, err
+	}
+	if cfg.Pool, err = poolFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// ourOrTemplate reads a setting that is either this gateway's way (ours,
+// also when unset) or the template's ("template"), in any case.
+func ourOrTemplate[T ~string](getenv func(string) string, name string, ours, template T) (T, error) {
+	switch v := strings.TrimSpace(getenv(name)); strings.ToLower(v) {
+	case "", string(ours):
+		return ours, nil
+	case string(template):
+		return template, nil
+	default:
+		return ours, fmt.Errorf("%s=%q: use %q (the default) or %q", name, v, ours, template)
+	}
 }
 
 // poolKnobs are the sized pool's settings.
