@@ -155,25 +155,21 @@ finish_check() {
     exit "$1"
 }
 
-# in_netns CMD...: runs CMD in network namespace $NETNS when that is set
-# (scripts/fleet.sh: `NETNS=NAME start_redis ...`), else here.
-in_netns() {
-    if [ -n "${NETNS:-}" ]; then
-        ip netns exec "$NETNS" "$@"
-    else
-        "$@"
-    fi
-}
-
-# exec_in_netns CMD...: the same, replacing the shell. For servers started in
-# the background: bash runs `FUNCTION &` in a subshell of its own, so with
-# in_netns $! would be that subshell, and stop_all would kill it and leave CMD
-# running; with exec_in_netns $! is CMD's own PID (`ip netns exec` execs too).
+# exec_in_netns CMD...: replaces the shell with CMD, in network namespace
+# $NETNS when that is set (scripts/fleet.sh: `NETNS=NAME start_redis ...`).
+# For servers started in the background: bash runs `FUNCTION &` in a
+# subshell of its own, and with exec $! is CMD's own PID, the one stop_all
+# must kill (`ip netns exec` execs too).
 exec_in_netns() {
     if [ -n "${NETNS:-}" ]; then
         exec ip netns exec "$NETNS" "$@"
     fi
     exec "$@"
+}
+
+# in_netns CMD...: runs CMD the same way without replacing the shell.
+in_netns() {
+    (exec_in_netns "$@")
 }
 
 # wait_until SECONDS WHAT CMD...: polls CMD (quietly) until it succeeds;
