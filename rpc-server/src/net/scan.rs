@@ -278,7 +278,9 @@ impl RequestScanner {
         Ok(())
     }
 
-    /// Counts consumed bytes against the request and frame bounds.
+    /// Counts consumed bytes against the request bound. (Nothing is
+    /// consumed past a frame's end: [`Self::check_fits_frame`] rejects it
+    /// first.)
     fn count(&mut self, n: u64) -> Scan<()> {
         self.consumed += n;
         if self.consumed > self.max_request_bytes {
@@ -286,11 +288,6 @@ impl RequestScanner {
                 "request larger than {} bytes",
                 self.max_request_bytes
             )));
-        }
-        if let Some(end) = self.frame_end
-            && self.consumed > end
-        {
-            return Err(Rejection::new("message runs past the end of its frame"));
         }
         Ok(())
     }
