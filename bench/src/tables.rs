@@ -225,13 +225,18 @@ impl Runs {
         )
     }
 
-    /// The stacks users choose between, as (server, kind) of ours and of the
-    /// template's: the side-by-side rounds when they ran.
-    fn stacks(&self) -> [(&'static str, &'static str); 2] {
-        if self.get("rust", "stack", "mixed").is_some() {
-            [("rust", "stack"), ("go", "stack")]
+    /// How many side-by-side rounds of the two stacks ran.
+    fn side_by_side_rounds(&self) -> usize {
+        self.all("rust", "stack", "mixed").count()
+    }
+
+    /// The stacks users choose between, ours and the template's: the
+    /// side-by-side rounds when they ran.
+    fn stacks(&self) -> [Column; 2] {
+        if self.side_by_side_rounds() > 0 {
+            STACKS_SIDE_BY_SIDE
         } else {
-            [("rust", "http"), ("go", "httptpl")]
+            [HTTP_STACKS[0], HTTP_STACKS[1]]
         }
     }
 }
@@ -262,7 +267,7 @@ pub fn print(file: &Path) -> Result<()> {
          gateway in front of the Rust server ({units})"
     );
     println!("{}", stacked(&title, &runs, &HTTP_STACKS, 1, &HTTP));
-    if runs.get("rust", "stack", "mixed").is_some() {
+    if runs.side_by_side_rounds() > 0 {
         let title = format!(
             "HTTP, the two stacks side by side: both up at once on the one Redis, the workload \
              on each in turn, the order swapped every round; medians of the rounds ({units})"
@@ -300,8 +305,8 @@ fn summary(runs: &Runs) -> String {
         let r = ratio(mixed(a, &RPS), mixed(b, &RPS));
         r.map_or("n/a".into(), |r| format!("{r:.2}"))
     };
-    let [ours, template] = runs.stacks();
-    let rounds = match runs.all("rust", "stack", "mixed").count() {
+    let [ours, template] = runs.stacks().map(|(_, server, kind)| (server, kind));
+    let rounds = match runs.side_by_side_rounds() {
         0 => String::new(),
         n => format!(", medians of {n} alternating rounds"),
     };
