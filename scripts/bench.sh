@@ -133,6 +133,36 @@ bench() {
         failures+=("$label: im-bench exit status $?")
 }
 
+# The gateway as the template has it: its pool, binding and call timeout.
+TEMPLATE_GATEWAY_ENV=(RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template)
+
+# serve_rust NAME PORT [ENV...]: a Rust server on PORT, with ENV besides.
+# One worker thread: Redis, the gateway and im-bench need the machine's other
+# core, and on 2 cores one thread spent 10-20% less CPU per request than two
+# (docs/performance-history.md).
+serve_rust() {
+    local name=$1 port=$2
+    shift 2
+    serve "$name" "$port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
+        RPC_LISTEN="127.0.0.1:$port" REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
+        target/release/rpc-server
+}
+
+# serve_go NAME PORT: the Go peer on PORT, with its default GOMAXPROCS (its best).
+serve_go() {
+    serve "$1" "$2" env RPC_LISTEN="127.0.0.1:$2" REDIS_ADDR="127.0.0.1:$redis_port" \
+        bench/go-baseline/bin/go-baseline
+}
+
+# fill_rooms LABEL PORT ROOMS_ID: fills $ROOMS rooms under ROOMS_ID with
+# $PREFILL messages each, through the server on PORT (a 1-request pull run
+# with the prefill; logged, not measured).
+fill_rooms() {
+    "$IM_BENCH" --addr "127.0.0.1:$2" --connections "$CONNECTIONS" --rooms "$ROOMS" \
+        --run-id "$3" --workload pull --prefill "$PREFILL" --requests 1 --warmup 0s \
+        --label "$1" >>"$LOG" 2>&1 || failures+=("$1: im-bench exit status $?")
+}
+
 # workloads PREFIX KEY_PATTERN ROOMS_ID ARGS...: the four workloads, labelled
 # PREFIX-<workload>; the pulls use the rooms filled under ROOMS_ID.
 workloads() {
@@ -151,9 +181,7 @@ workloads() {
 measure() {
     local name=$1 pattern=$2 server_pid=${pids[-1]} rooms_id=$1$RANDOM gateway_port
     echo "bench: $name: filling $ROOMS rooms with $PREFILL messages each"
-    "$IM_BENCH" --addr "127.0.0.1:$rpc_port" --connections "$CONNECTIONS" --rooms "$ROOMS" \
-        --run-id "$rooms_id" --workload pull --prefill "$PREFILL" --requests 1 --warmup 0s \
-        --label "$name-fill" >>"$LOG" 2>&1 || failures+=("$name-fill: im-bench exit status $?")
+    fill_rooms "$name-fill" "$rpc_port" "$rooms_id"
     workloads "$name-thrift" "$pattern" "$rooms_id" \
         --addr "127.0.0.1:$rpc_port" --server-pid "$server_pid"
 
@@ -164,7 +192,7 @@ measure() {
     local kind template_env
     for kind in http httptpl; do
         template_env=()
-        [[ $kind == httptpl ]] && template_env=(RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template)
+        [[ $kind == httptpl ]] && template_env=("${TEMPLATE_GATEWAY_ENV[@]}")
         gateway_port=$(free_port)
         serve "$name-gateway-$kind" "$gateway_port" env HTTP_ADDR="127.0.0.1:$gateway_port" \
             RPC_ADDR="127.0.0.1:$rpc_port" "${template_env[@]}" http-server-go/bin/http-server
@@ -177,11 +205,7 @@ measure() {
 echo
 echo "== Rust rpc-server =="
 rpc_port=$(free_port)
-# One worker thread: Redis, the gateway and im-bench need the machine's other
-# core, and on 2 cores one thread spent 10-20% less CPU per request than two
-# (docs/performance-history.md). The Go peer keeps its default GOMAXPROCS, its best.
-serve rust-server "$rpc_port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
-    RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_URL="$redis_url" RUST_LOG=warn target/release/rpc-server
+serve_rust rust-server "$rpc_port"
 measure rust 'im:chat:{room}'
 stop_newest
 rcli FLUSHALL >/dev/null
@@ -189,8 +213,7 @@ rcli FLUSHALL >/dev/null
 echo
 echo "== Go peer =="
 rpc_port=$(free_port)
-serve go-server "$rpc_port" env RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_ADDR="127.0.0.1:$redis_port" \
-    bench/go-baseline/bin/go-baseline
+serve_go go-server "$rpc_port"
 measure go '{room}'
 stop_newest
 rcli FLUSHALL >/dev/null
@@ -218,19 +241,14 @@ stack() {
     stack_gateway[$name]=$port
     stack_pids[$name]="--server-pid ${pids[-1]} --server-pid $server_pid --server-pid $redis_pid"
     stack_rooms[$name]=stack$name$RANDOM
-    "$IM_BENCH" --addr "127.0.0.1:$server_port" --connections "$CONNECTIONS" --rooms "$ROOMS" \
-        --run-id "${stack_rooms[$name]}" --workload pull --prefill "$PREFILL" --requests 1 \
-        --warmup 0s --label "stack-$name-fill" >>"$LOG" 2>&1 ||
-        failures+=("stack-$name-fill: im-bench exit status $?")
+    fill_rooms "stack-$name-fill" "$server_port" "${stack_rooms[$name]}"
 }
 rpc_port=$(free_port)
-serve rust-stack-server "$rpc_port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
-    RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_URL="$redis_url" RUST_LOG=warn target/release/rpc-server
+serve_rust rust-stack-server "$rpc_port"
 stack rust "$rpc_port" "${pids[-1]}"
 rpc_port=$(free_port)
-serve go-stack-server "$rpc_port" env RPC_LISTEN="127.0.0.1:$rpc_port" REDIS_ADDR="127.0.0.1:$redis_port" \
-    bench/go-baseline/bin/go-baseline
-stack go "$rpc_port" "${pids[-1]}" RPC_POOL=template HTTP_BIND=template RPC_TIMEOUT_MODE=template
+serve_go go-stack-server "$rpc_port"
+stack go "$rpc_port" "${pids[-1]}" "${TEMPLATE_GATEWAY_ENV[@]}"
 for ((round = 0; round < STACK_ROUNDS; round++)); do
     order=(rust go)
     ((round % 2 == 0)) || order=(go rust)
@@ -275,9 +293,7 @@ option() {
     shift
     port=$(free_port)
     option_ports[$name]=$port
-    serve "rust-$name-server" "$port" env RPC_WORKER_THREADS="${RUST_WORKER_THREADS:-1}" \
-        RPC_LISTEN="127.0.0.1:$port" REDIS_URL="$redis_url" RUST_LOG=warn "$@" \
-        target/release/rpc-server
+    serve_rust "rust-$name-server" "$port" "$@"
     option_pids[$name]=${pids[-1]}
 }
 option base
@@ -290,9 +306,7 @@ option wait1 REDIS_WAIT_REPLICAS=1
 pids+=($!)
 
 rooms_id=opt$RANDOM
-"$IM_BENCH" --addr "127.0.0.1:${option_ports[base]}" --connections "$CONNECTIONS" --rooms "$ROOMS" \
-    --run-id "$rooms_id" --workload pull --prefill "$PREFILL" --requests 1 --warmup 0s \
-    --label options-fill >>"$LOG" 2>&1 || failures+=("options-fill: im-bench exit status $?")
+fill_rooms options-fill "${option_ports[base]}" "$rooms_id"
 variants=(base metrics wait1)
 for workload in send mixed; do
     for ((round = 0; round < OPTION_ROUNDS; round++)); do for k in 0 1 2; do
