@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine: installs what is
 # missing, then lints, unit and integration tests (real Redis and etcd), the
-# gateway's Go tests, the compose file check, the Docker deployment built and
+# vendored crates' own tests, the gateway's Go tests, the compose file check, the Docker deployment built and
 # run (scripts/docker-check.sh), the end-to-end HTTP tests through the real
 # stack, a benchmark smoke run, the fleet scenarios and, last, the fresh-machine
 # check (scripts/fresh-check.sh; FRESH_CHECK=0 skips it). Every server binds to
@@ -71,6 +71,23 @@ bench_smoke() {
     return $status
 }
 
+# The vendored crates' own unit tests (vendor/*/PATCH.md says why each is
+# patched). Cargo tests no package outside the workspace that has
+# dev-dependencies, so each crate is copied out of the repository and tested
+# there against its own Cargo.lock.
+vendored_tests() {
+    local dir crate status=0
+    dir=$(mktemp -d)
+    for crate in vendor/*/; do
+        crate=$(basename "$crate")
+        cp -r "vendor/$crate" "$dir/$crate" &&
+            (cd "$dir/$crate" && CARGO_TARGET_DIR="$dir/target" cargo test --locked --lib --quiet) ||
+            status=1
+    done
+    rm -rf "$dir"
+    return $status
+}
+
 # Each script that builds or runs something (cargo, make, go, Redis, etcd,
 # Python, mmdebstrap, Docker) runs scripts/install-deps.sh before its first
 # such line, so that it too works first time on a fresh machine (by the order
@@ -96,6 +113,7 @@ stage install-deps-first install_deps_first
 stage rustfmt cargo fmt --all -- --check
 stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 stage cargo-test cargo test --workspace --locked
+stage vendored vendored_tests
 stage gateway make -C http-server-go --no-print-directory build vet test
 stage go-baseline make -C bench/go-baseline --no-print-directory build vet test
 stage compose compose_config

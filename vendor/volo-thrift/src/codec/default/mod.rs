@@ -813,11 +813,7 @@ mod tests {
 
     fn buffered_encoder_with<W>(writer: W) -> DefaultEncoder<thrift::ThriftCodec, W> {
         let (encoder, _decoder) = thrift::MakeThriftCodec::default().make_codec();
-        DefaultEncoder {
-            encoder,
-            writer,
-            linked_bytes: LinkedBytes::new(),
-        }
+        DefaultEncoder { encoder, writer }
     }
 
     /// Custom owner whose `Drop` flips a shared flag, so we can assert the
@@ -844,50 +840,87 @@ mod tests {
         (payload, dropped)
     }
 
-    /// Reproduces the failure mode behind the #222 multiplex panic: an encoder
-    /// whose `LinkedBytes` still holds stale nodes from a previous encode that
-    /// exited early (e.g. via `size(..)?`) without reaching the post-write
-    /// reset. The reset on entry must recover from this, so the next encode
-    /// neither panics in `LinkedBytes::reset` nor leaks the stale bytes into
-    /// the output.
-    #[tokio::test]
-    async fn test_encode_entry_reset_recovers_stale_buffer() {
-        use bytes::BufMut;
+    /// A [`RecordingWriter`] whose first write fails, as a connection that
+    /// breaks in the middle of a reply.
+    #[derive(Clone, Default)]
+    struct FailFirstWriteWriter {
+        recorded: RecordingWriter,
+        failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
 
-        // Baseline: encode a message on a pristine encoder and capture output.
+    impl AsyncWrite for FailFirstWriteWriter {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            Pin::new(&mut self.get_mut().recorded).poll_write_vectored(cx, bufs)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl volo::net::ext::AsyncExt for FailFirstWriteWriter {
+        async fn ready(&self, _interest: tokio::io::Interest) -> io::Result<tokio::io::Ready> {
+            Ok(tokio::io::Ready::READABLE | tokio::io::Ready::WRITABLE)
+        }
+
+        #[cfg(feature = "shmipc")]
+        fn shmipc_helper(&self) -> volo::net::shmipc::ShmipcHelper {
+            volo::net::shmipc::ShmipcHelper::none()
+        }
+    }
+
+    /// The failure mode behind the #222 multiplex panic was an encoder whose
+    /// kept `LinkedBytes` still held nodes of an encode that ended early. The
+    /// encoder now keeps no buffer between messages, so an encode that fails
+    /// (here: its write) leaves nothing behind: the next encode writes exactly
+    /// what an encoder that never failed writes.
+    #[tokio::test]
+    async fn test_encode_after_a_failed_encode_writes_only_the_next_message() {
+        let big = || BigField(Bytes::from(vec![0x42_u8; 8 * 1024]));
+
         let mut clean = buffered_encoder_with(RecordingWriter::default());
         let mut cx = client_cx();
-        let msg = ThriftMessage::mk_client_msg(&cx, BigField(Bytes::from(vec![0x42_u8; 8 * 1024])));
+        let msg = ThriftMessage::mk_client_msg(&cx, big());
         clean.encode(&mut cx, msg).await.expect("clean encode ok");
         let expected = clean.writer.contents();
 
-        // Now build an encoder whose buffer is left dirty, mimicking a previous
-        // encode that inserted a large field and then bailed out before the
-        // post-write reset. The head node is a `Bytes` (via `insert`), which is
-        // exactly the shape that made `LinkedBytes::reset` panic in #222.
-        let (encoder, _decoder) = thrift::MakeThriftCodec::default().make_codec();
-        let mut dirty_bytes = LinkedBytes::new();
-        dirty_bytes.bytes_mut().put_slice(b"stale-header");
-        dirty_bytes.insert(Bytes::from(vec![0xff_u8; 8 * 1024]));
-        assert!(!dirty_bytes.is_empty(), "precondition: buffer is dirty");
-        let mut encoder = DefaultEncoder {
-            encoder,
-            writer: RecordingWriter::default(),
-            linked_bytes: dirty_bytes,
-        };
-
-        // Encoding the same message must not panic and must produce exactly the
-        // same bytes as the clean encoder: the stale content was dropped.
+        let writer = FailFirstWriteWriter::default();
+        let mut encoder = buffered_encoder_with(writer.clone());
         let mut cx = client_cx();
-        let msg = ThriftMessage::mk_client_msg(&cx, BigField(Bytes::from(vec![0x42_u8; 8 * 1024])));
+        let msg = ThriftMessage::mk_client_msg(&cx, big());
+        assert!(
+            encoder.encode(&mut cx, msg).await.is_err(),
+            "precondition: the first encode fails in its write"
+        );
+        let mut cx = client_cx();
+        let msg = ThriftMessage::mk_client_msg(&cx, big());
         encoder
             .encode(&mut cx, msg)
             .await
-            .expect("encode after dirty buffer ok");
+            .expect("encode after a failed one ok");
         assert_eq!(
-            encoder.writer.contents(),
+            writer.recorded.contents(),
             expected,
-            "entry reset must discard stale buffer content"
+            "nothing of the failed encode may reach the next message's bytes"
         );
     }
 
@@ -915,8 +948,8 @@ mod tests {
             .await
             .expect("encode should ok");
 
-        // `encode` consumed `msg` and reset the buffer after flushing, so the
-        // last reference is gone and the owner has been dropped.
+        // `encode` consumed `msg` and dropped its buffer after flushing, so
+        // the last reference is gone and the owner has been dropped.
         assert!(
             dropped.load(std::sync::atomic::Ordering::SeqCst),
             "external owner should be dropped once the write completes"
