@@ -71,21 +71,43 @@ bench_smoke() {
     return $status
 }
 
-# The vendored crates' own unit tests (vendor/*/PATCH.md says why each is
-# patched). Cargo tests no package outside the workspace that has
-# dev-dependencies, so each crate is copied out of the repository and tested
-# there against its own Cargo.lock.
+# The vendored crates (vendor/*/PATCH.md says why each is patched): each must
+# be the published crate plus its .patch, byte for byte, so that the .patch is
+# what upstream would get; and each crate's own unit tests must pass. Cargo
+# tests no package outside the workspace that has dev-dependencies, so each
+# crate is copied out of the repository and tested there against its own
+# Cargo.lock.
 vendored_tests() {
     local dir crate status=0
     dir=$(mktemp -d)
     for crate in vendor/*/; do
         crate=$(basename "$crate")
+        vendored_is_published_plus_patch "$crate" "$dir" || status=1
         cp -r "vendor/$crate" "$dir/$crate" &&
             (cd "$dir/$crate" && CARGO_TARGET_DIR="$dir/target" cargo test --locked --lib --quiet) ||
             status=1
     done
     rm -rf "$dir"
     return $status
+}
+
+# vendored_is_published_plus_patch CRATE DIR: fetches CRATE's published
+# version (the one in its Cargo.toml) with cargo, applies vendor/CRATE/*.patch
+# to it in DIR and compares the result with vendor/CRATE.
+vendored_is_published_plus_patch() {
+    local crate=$1 dir=$2 version archive
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "vendor/$crate/Cargo.toml" | head -n 1)
+    mkdir -p "$dir/fetch-$crate/src" "$dir/published-$crate" && touch "$dir/fetch-$crate/src/lib.rs"
+    printf '[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n%s = "=%s"\n' \
+        "$crate" "$version" >"$dir/fetch-$crate/Cargo.toml"
+    (cd "$dir/fetch-$crate" && cargo fetch --quiet) || return 1
+    archive=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$crate-$version.crate" | head -n 1)
+    tar xzf "$archive" --strip-components=1 -C "$dir/published-$crate" &&
+        cat "vendor/$crate"/*.patch | patch -p1 --quiet -d "$dir/published-$crate" &&
+        diff -r --exclude=PATCH.md --exclude='*.patch' "$dir/published-$crate" "vendor/$crate" || {
+        echo "vendor/$crate is not $crate $version as published plus its .patch"
+        return 1
+    }
 }
 
 # Each script that builds or runs something (cargo, make, go, Redis, etcd,
