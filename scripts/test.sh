@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian machine: installs what is
 # missing, then lints, unit and integration tests (real Redis and etcd), the
-# vendored crates' own tests, the gateway's Go tests, the compose file check, the Docker deployment built and
-# run (scripts/docker-check.sh), the end-to-end HTTP tests through the real
-# stack, a benchmark smoke run, the fleet scenarios and, last, the fresh-machine
-# check (scripts/fresh-check.sh; FRESH_CHECK=0 skips it). Every server binds to
-# 127.0.0.1 on a free port and is stopped afterwards. Exits non-zero if any
-# stage fails; the last line counts the stages.
+# vendored crates' own tests, the gateway's Go tests, the compose file check,
+# the Docker deployment built and run (scripts/docker-check.sh), the
+# end-to-end HTTP tests through the real stack, a benchmark smoke run, the
+# fleet scenarios and, last, the fresh-machine check (scripts/fresh-check.sh;
+# FRESH_CHECK=0 skips it). Every server binds to 127.0.0.1 on a free port and
+# is stopped afterwards. Exits non-zero if any stage fails; the last line
+# counts the stages.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 source scripts/lib.sh
