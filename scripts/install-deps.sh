@@ -10,6 +10,9 @@
 #   cc compiles, ar archives and cc links a C file
 #                            build-essential (volo-build compiles libgit2)
 #   make                     make (the Go modules' Makefiles)
+#   patch applies a unified diff
+#                            patch (the vendored stage rebuilds vendor/* from
+#                            the published crates and their .patch files)
 #   redis-server, redis-cli, redis-benchmark    redis-server, redis-tools
 #   redis-sentinel           redis-sentinel (the Sentinel tests)
 #   etcd, etcdctl            etcd-server, etcd-client
@@ -65,6 +68,13 @@ has_c_toolchain() {
         [ "$("$probe/probe")" = ok ]
 }
 
+has_patch() {
+    printf 'a\n' >"$probe/patched" &&
+        printf '%s\n' '--- a/patched' '+++ b/patched' '@@ -1 +1 @@' '-a' '+b' |
+        quietly patch -p1 -d "$probe" &&
+        [ "$(cat "$probe/patched")" = b ]
+}
+
 has_redis() {
     quietly redis-server --version && quietly redis-cli --version && quietly redis-benchmark --version
 }
@@ -107,6 +117,7 @@ run_checks() {
     check "protoc with google/protobuf/descriptor.proto" "protobuf-compiler libprotobuf-dev" has_protoc
     check "a C compiler, archiver and linker" "build-essential" has_c_toolchain
     check "make" "make" quietly make --version
+    check "patch applying a unified diff" "patch" has_patch
     check "redis-server, redis-cli, redis-benchmark" "redis-server redis-tools" has_redis
     check "redis-sentinel (the Sentinel tests)" "redis-sentinel" quietly redis-sentinel --version
     check "etcd" "etcd-server" quietly etcd --version
