@@ -39,6 +39,32 @@ const (
 	maxPoolIdleTimeout = 2 * time.Minute
 )
 
+// Defaults of the bounds on HTTP clients (limits.go).
+const (
+	// A request that has begun may stall this long between two reads (Hertz's
+	// read timeout; the template keeps Hertz's 3 minutes). The rpc-server
+	// gives a whole request 10 s (RPC_READ_TIMEOUT_MS).
+	defaultHTTPReadTimeout = 10 * time.Second
+	// A connection must bring a whole request within this after it opened or
+	// after its previous response, else it is closed: Hertz's own idle
+	// timeout for keep-alive connections, as the template has it, applied
+	// also to connections that never send a byte and to requests that
+	// trickle in.
+	defaultHTTPIdleTimeout = 3 * time.Minute
+	minHTTPTimeout         = 100 * time.Millisecond
+	maxHTTPReadTimeout     = 10 * time.Minute
+	maxHTTPIdleTimeout     = time.Hour
+)
+
+// LimitsConfig bounds what HTTP clients can hold in the gateway (limits.go).
+type LimitsConfig struct {
+	// MaxConnections: HTTP connections open at once (HTTP_MAX_CONNECTIONS);
+	// 0 derives it from the open-file limit (maxConnectionsFor).
+	MaxConnections int
+	ReadTimeout    time.Duration // HTTP_READ_TIMEOUT
+	IdleTimeout    time.Duration // HTTP_IDLE_TIMEOUT
+}
+
 // PoolKind selects the Kitex client's connection pool (RPC_POOL).
 type PoolKind string
 
@@ -96,9 +122,10 @@ type Config struct {
 	// Discovery is true when RPC_DISCOVERY=etcd: the client then balances over
 	// every rpc-server registered in etcd and RPCAddr is not used.
 	Discovery bool
-	Pool      PoolConfig  // RPC_POOL and RPC_POOL_*
-	Bind      BindMode    // HTTP_BIND
-	Timeout   TimeoutMode // RPC_TIMEOUT_MODE
+	Pool      PoolConfig   // RPC_POOL and RPC_POOL_*
+	Bind      BindMode     // HTTP_BIND
+	Timeout   TimeoutMode  // RPC_TIMEOUT_MODE
+	Limits    LimitsConfig // HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT, HTTP_IDLE_TIMEOUT
 }
 
 // configFromEnv builds the configuration from the environment, read through
@@ -144,7 +171,27 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	if cfg.Pool, err = poolFromEnv(getenv); err != nil {
 		return Config{}, err
 	}
+	if cfg.Limits, err = limitsFromEnv(getenv); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// limitsFromEnv reads HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT and
+// HTTP_IDLE_TIMEOUT.
+func limitsFromEnv(getenv func(string) string) (LimitsConfig, error) {
+	var limits LimitsConfig
+	var err error
+	if limits.MaxConnections, err = countFromEnv(getenv, "HTTP_MAX_CONNECTIONS", 0); err != nil {
+		return LimitsConfig{}, err
+	}
+	if limits.ReadTimeout, err = durationFromEnv(getenv, "HTTP_READ_TIMEOUT", defaultHTTPReadTimeout, minHTTPTimeout, maxHTTPReadTimeout, ""); err != nil {
+		return LimitsConfig{}, err
+	}
+	if limits.IdleTimeout, err = durationFromEnv(getenv, "HTTP_IDLE_TIMEOUT", defaultHTTPIdleTimeout, minHTTPTimeout, maxHTTPIdleTimeout, ""); err != nil {
+		return LimitsConfig{}, err
+	}
+	return limits, nil
 }
 
 // ourOrTemplate reads a setting that is either this gateway's way (ours,
@@ -189,16 +236,26 @@ func poolFromEnv(getenv func(string) string) (PoolConfig, error) {
 		return PoolConfig{}, fmt.Errorf("RPC_POOL_MAX_IDLE_GLOBAL (%d) is below RPC_POOL_MAX_IDLE_PER_ADDRESS (%d)",
 			pool.MaxIdleGlobal, pool.MaxIdlePerAddress)
 	}
-	pool.IdleTimeout = defaultPoolIdleTimeout
-	if v := strings.TrimSpace(getenv("RPC_POOL_IDLE_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < minPoolIdleTimeout || d > maxPoolIdleTimeout {
-			return PoolConfig{}, fmt.Errorf("RPC_POOL_IDLE_TIMEOUT=%q: a duration between %v and %v (the rpc-server closes connections idle for 5m)",
-				v, minPoolIdleTimeout, maxPoolIdleTimeout)
-		}
-		pool.IdleTimeout = d
+	pool.IdleTimeout, err = durationFromEnv(getenv, "RPC_POOL_IDLE_TIMEOUT", defaultPoolIdleTimeout,
+		minPoolIdleTimeout, maxPoolIdleTimeout, " (the rpc-server closes connections idle for 5m)")
+	if err != nil {
+		return PoolConfig{}, err
 	}
 	return pool, nil
+}
+
+// durationFromEnv reads a Go duration between min and max, def when unset;
+// why is appended to the error.
+func durationFromEnv(getenv func(string) string, name string, def, min, max time.Duration, why string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min || d > max {
+		return 0, fmt.Errorf("%s=%q: a duration between %v and %v%s", name, v, min, max, why)
+	}
+	return d, nil
 }
 
 // countFromEnv reads a positive integer variable, def when unset.

@@ -8,6 +8,8 @@ import (
 
 var defaultPool = PoolConfig{Kind: PoolSized, MaxIdlePerAddress: 1000, MaxIdleGlobal: 10000, IdleTimeout: time.Minute}
 
+var defaultLimits = LimitsConfig{MaxConnections: 0, ReadTimeout: 10 * time.Second, IdleTimeout: 3 * time.Minute}
+
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
@@ -17,7 +19,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool, Bind: BindCached, Timeout: TimeoutReply}
+	want := Config{HTTPAddr: "0.0.0.0:8080", RPCAddr: "rpc-server:8888", EtcdEndpoints: []string{"etcd:2379"}, Pool: defaultPool, Bind: BindCached, Timeout: TimeoutReply, Limits: defaultLimits}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
 	}
@@ -25,12 +27,15 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigOverrides(t *testing.T) {
 	cfg, err := configFromEnv(envOf(map[string]string{
-		"HTTP_ADDR":        "127.0.0.1:18080",
-		"RPC_ADDR":         "127.0.0.1:18888",
-		"ETCD_ENDPOINTS":   " 10.0.0.1:2379, 10.0.0.2:2379,,",
-		"RPC_DISCOVERY":    "etcd",
-		"HTTP_BIND":        "Template",
-		"RPC_TIMEOUT_MODE": " template ",
+		"HTTP_ADDR":            "127.0.0.1:18080",
+		"RPC_ADDR":             "127.0.0.1:18888",
+		"ETCD_ENDPOINTS":       " 10.0.0.1:2379, 10.0.0.2:2379,,",
+		"RPC_DISCOVERY":        "etcd",
+		"HTTP_BIND":            "Template",
+		"RPC_TIMEOUT_MODE":     " template ",
+		"HTTP_MAX_CONNECTIONS": "500",
+		"HTTP_READ_TIMEOUT":    "2s",
+		"HTTP_IDLE_TIMEOUT":    "90s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +48,7 @@ func TestConfigOverrides(t *testing.T) {
 		Pool:          defaultPool,
 		Bind:          BindTemplate,
 		Timeout:       TimeoutTemplate,
+		Limits:        LimitsConfig{MaxConnections: 500, ReadTimeout: 2 * time.Second, IdleTimeout: 90 * time.Second},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -56,6 +62,11 @@ func TestConfigErrors(t *testing.T) {
 		{"RPC_POOL": "mux"},
 		{"HTTP_BIND": "fast"},
 		{"RPC_TIMEOUT_MODE": "none"},
+		{"HTTP_MAX_CONNECTIONS": "0"},
+		{"HTTP_MAX_CONNECTIONS": "many"},
+		{"HTTP_READ_TIMEOUT": "10"},
+		{"HTTP_READ_TIMEOUT": "1ms"},
+		{"HTTP_IDLE_TIMEOUT": "2h"},
 	} {
 		if cfg, err := configFromEnv(envOf(env)); err == nil {
 			t.Errorf("%v: no error, got %+v", env, cfg)
@@ -112,5 +123,23 @@ func TestPoolOptions(t *testing.T) {
 	}
 	if opts := poolOptions(defaultPool); len(opts) != 1 {
 		t.Errorf("sized pool: %d client options, want WithLongConnection", len(opts))
+	}
+}
+
+func TestMaxConnectionsFor(t *testing.T) {
+	for _, tc := range []struct {
+		openFiles uint64
+		want      int
+	}{
+		{256, 96},
+		{1024, 480},
+		{20000, 9968},
+		{1 << 20, 10000},
+		{^uint64(0), 10000}, // RLIM_INFINITY
+		{64, 1},
+	} {
+		if got := maxConnectionsFor(tc.openFiles); got != tc.want {
+			t.Errorf("maxConnectionsFor(%d) = %d, want %d", tc.openFiles, got, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ require (
 	github.com/bytedance/go-tagexpr/v2 v2.9.2
 	github.com/cloudwego/hertz v0.6.1
 	github.com/cloudwego/kitex v0.5.2
+	github.com/cloudwego/netpoll v0.3.2
 	github.com/kitex-contrib/registry-etcd v0.1.0
 	google.golang.org/protobuf v1.28.1
 )
@@ -23,7 +24,6 @@ require (
 	github.com/cloudwego/frugal v0.2.5 // indirect
 	github.com/cloudwego/gopkg v0.1.2 // indirect
 	github.com/cloudwego/iasm v0.2.0 // indirect
-	github.com/cloudwego/netpoll v0.3.2 // indirect
 	github.com/cloudwego/thriftgo v0.2.9 // indirect
 	github.com/coreos/go-semver v0.3.0 // indirect
 	github.com/coreos/go-systemd/v22 v22.3.2 // indirect

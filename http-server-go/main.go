@@ -41,7 +41,11 @@ func main() {
 		hlog.Fatalf("kitex client: %v", err)
 	}
 
-	h := server.Default(server.WithHostPorts(cfg.HTTPAddr))
+	limits := newConnLimits(cfg.Limits)
+	hlog.Infof("http-server: at most %d connections open; each must bring a whole request within %v of opening or of its previous response, stalling at most %v between reads (HTTP_MAX_CONNECTIONS, HTTP_IDLE_TIMEOUT, HTTP_READ_TIMEOUT)",
+		limits.max, limits.idleTimeout, limits.readTimeout)
+	h := server.Default(append(limits.serverOptions(), server.WithHostPorts(cfg.HTTPAddr))...)
+	h.Use(limits.boundRequests)
 	handler := NewHandler(cli)
 	if cfg.Bind == BindTemplate {
 		handler.bind = templateBind

@@ -299,11 +299,12 @@ class Stack:
         process.wait_for_port(port)
         return process
 
-    def start_gateway(self, name: str, **env: str) -> Gateway:
+    def start_gateway(self, name: str, wrapper: tuple[str, ...] = (), **env: str) -> Gateway:
+        """`wrapper`: a command that execs the gateway binary given as its last argument."""
         port = free_port()
         process = Process(
             name,
-            [self.gateway_bin],
+            [*wrapper, self.gateway_bin],
             self.tmp,
             {"HTTP_ADDR": f"127.0.0.1:{port}", "ETCD_ENDPOINTS": self.etcd_endpoint, **env},
         ).start()
