@@ -125,21 +125,3 @@ func TestPoolOptions(t *testing.T) {
 		t.Errorf("sized pool: %d client options, want WithLongConnection", len(opts))
 	}
 }
-
-func TestMaxConnectionsFor(t *testing.T) {
-	for _, tc := range []struct {
-		openFiles uint64
-		want      int
-	}{
-		{256, 96},
-		{1024, 480},
-		{20000, 9968},
-		{1 << 20, 10000},
-		{^uint64(0), 10000}, // RLIM_INFINITY
-		{64, 1},
-	} {
-		if got := maxConnectionsFor(tc.openFiles); got != tc.want {
-			t.Errorf("maxConnectionsFor(%d) = %d, want %d", tc.openFiles, got, tc.want)
-		}
-	}
-}

@@ -22,6 +22,7 @@ package main
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -98,8 +99,29 @@ func (l *connLimits) serverOptions() []config.Option {
 }
 
 // requestDeadline closes its connection unless a whole request has arrived
-// in time; boundRequests stops it while a request is handled.
-type requestDeadline struct{ timer *time.Timer }
+// in time; boundRequests pauses it while a request is handled.
+type requestDeadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	closed bool // once closed, the timer is not started again
+}
+
+func (d *requestDeadline) pause() { d.timer.Stop() }
+
+func (d *requestDeadline) restart(after time.Duration) {
+	d.mu.Lock()
+	if !d.closed {
+		d.timer.Reset(after)
+	}
+	d.mu.Unlock()
+}
+
+func (d *requestDeadline) end() {
+	d.mu.Lock()
+	d.closed = true
+	d.timer.Stop()
+	d.mu.Unlock()
+}
 
 type requestDeadlineKey struct{}
 
@@ -123,7 +145,7 @@ func (l *connLimits) onAccept(conn net.Conn) context.Context {
 	}
 	deadline := &requestDeadline{timer: time.AfterFunc(l.idleTimeout, func() { _ = conn.Close() })}
 	_ = closing.AddCloseCallback(func(netpoll.Connection) error {
-		deadline.timer.Stop()
+		deadline.end()
 		l.open.Add(-1)
 		return nil
 	})
@@ -161,15 +183,16 @@ func (l *connLimits) refuse() {
 		l.refused.Swap(0), l.max)
 }
 
-// boundRequests is the first middleware: the deadline does not run while a
-// request is handled, and starts again for the next one.
+// boundRequests is a middleware: the deadline does not run while a request
+// is handled, and starts again for the next one (also after a panic, which
+// Hertz's recovery middleware answers).
 func (l *connLimits) boundRequests(ctx context.Context, c *app.RequestContext) {
 	deadline, ok := ctx.Value(requestDeadlineKey{}).(*requestDeadline)
 	if !ok {
 		c.Next(ctx)
 		return
 	}
-	deadline.timer.Stop()
+	deadline.pause()
+	defer deadline.restart(l.idleTimeout)
 	c.Next(ctx)
-	deadline.timer.Reset(l.idleTimeout)
 }
