@@ -11,7 +11,6 @@ import (
 	"github.com/cloudwego/hertz/pkg/route"
 	"github.com/cloudwego/kitex/client"
 	"github.com/cloudwego/kitex/pkg/connpool"
-	"github.com/cloudwego/netpoll"
 	etcd "github.com/kitex-contrib/registry-etcd"
 
 	"github.com/im-rs/http-server-go/kitex_gen/rpc/imservice"
@@ -42,7 +41,7 @@ func main() {
 		hlog.Fatalf("kitex client: %v", err)
 	}
 
-	netpoll.SetLoggerOutput(newQuietLog(os.Stderr))
+	quietLogs(os.Stderr)
 	limits := newConnLimits(cfg.Limits)
 	hlog.Infof("http-server: at most %d connections open; each must bring a whole request within %v of opening or of its previous response, stalling at most %v between reads (HTTP_MAX_CONNECTIONS, HTTP_IDLE_TIMEOUT, HTTP_READ_TIMEOUT)",
 		limits.max, limits.idleTimeout, limits.readTimeout)
