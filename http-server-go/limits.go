@@ -40,7 +40,6 @@ const (
 	// etcd, logs and the runtime.
 	fdReserve             = 64
 	maxDefaultConnections = 10000 // as the rpc-server's RPC_MAX_CONNECTIONS
-	refusalReportEvery    = 10 * time.Second
 )
 
 // maxConnectionsFor is the default bound on open HTTP connections under an
@@ -75,9 +74,8 @@ type connLimits struct {
 	idleTimeout time.Duration
 	readTimeout time.Duration
 
-	open       atomic.Int64
-	refused    atomic.Int64 // since the last report
-	lastReport atomic.Int64 // unix nanoseconds
+	open     atomic.Int64
+	refusals *logBudget // one report per window
 }
 
 func newConnLimits(cfg LimitsConfig) *connLimits {
@@ -85,7 +83,8 @@ func newConnLimits(cfg LimitsConfig) *connLimits {
 	if max == 0 {
 		max = maxConnectionsFor(openFileLimit())
 	}
-	return &connLimits{max: int64(max), idleTimeout: cfg.IdleTimeout, readTimeout: cfg.ReadTimeout}
+	return &connLimits{max: int64(max), idleTimeout: cfg.IdleTimeout, readTimeout: cfg.ReadTimeout,
+		refusals: newLogBudget(1)}
 }
 
 func (l *connLimits) serverOptions() []config.Option {
@@ -159,17 +158,13 @@ func closeNotifier(conn net.Conn) (netpoll.Connection, bool) {
 	return inner, ok
 }
 
-// refuse counts a refused connection and reports the count at most once per
-// refusalReportEvery.
+// refuse reports refused connections at most once per logBudgetWindow, with
+// their count since the last report.
 func (l *connLimits) refuse() {
-	l.refused.Add(1)
-	now := time.Now().UnixNano()
-	last := l.lastReport.Load()
-	if now-last < int64(refusalReportEvery) || !l.lastReport.CompareAndSwap(last, now) {
-		return
+	if report, unreported := l.refusals.take(); report {
+		hlog.Warnf("http-server: closed %d new connections at once: %d open, the most HTTP_MAX_CONNECTIONS allows",
+			unreported+1, l.max)
 	}
-	hlog.Warnf("http-server: closed %d new connections at once: %d open, the most HTTP_MAX_CONNECTIONS allows",
-		l.refused.Swap(0), l.max)
 }
 
 // boundRequests is a middleware: the deadline does not run while a request

@@ -44,8 +44,8 @@ var (
 
 // quietLogs filters both logs; what passes goes to out.
 func quietLogs(out io.Writer) {
-	netpoll.SetLoggerOutput(&quietLog{out: out, drop: spuriousDetach, what: "NETPOLL: lines", budget: newLogBudget()})
-	hlog.SetOutput(&quietLog{out: out, budgeted: hertzConnError, what: "HERTZ: connection errors", budget: newLogBudget()})
+	netpoll.SetLoggerOutput(&quietLog{out: out, drop: spuriousDetach, what: "NETPOLL: lines", budget: newLogBudget(logBudgetLines)})
+	hlog.SetOutput(&quietLog{out: out, budgeted: hertzConnError, what: "HERTZ: connection errors", budget: newLogBudget(logBudgetLines)})
 }
 
 // quietLog is a log's output; log.Logger writes each line whole.
@@ -75,9 +75,10 @@ func (q *quietLog) Write(line []byte) (int, error) {
 	return q.out.Write(line)
 }
 
-// logBudget lets logBudgetLines lines through per logBudgetWindow.
+// logBudget lets `lines` lines through per logBudgetWindow.
 type logBudget struct {
-	now func() time.Time
+	lines int
+	now   func() time.Time
 
 	mu          sync.Mutex
 	windowStart time.Time
@@ -85,7 +86,7 @@ type logBudget struct {
 	left        int
 }
 
-func newLogBudget() *logBudget { return &logBudget{now: time.Now} }
+func newLogBudget(lines int) *logBudget { return &logBudget{lines: lines, now: time.Now} }
 
 // take says whether a line may pass, and how many were left out in the
 // window that has just closed (0 if none, or if it has not closed).
@@ -96,7 +97,7 @@ func (b *logBudget) take() (pass bool, leftOut int) {
 		leftOut = b.left
 		b.windowStart, b.passed, b.left = now, 0, 0
 	}
-	if b.passed == logBudgetLines {
+	if b.passed == b.lines {
 		b.left++
 		return false, leftOut
 	}

@@ -11,7 +11,7 @@ import (
 func quietLogAt(drop, budgeted []byte, what string) (*quietLog, *bytes.Buffer, *time.Time) {
 	var out bytes.Buffer
 	clock := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
-	budget := newLogBudget()
+	budget := newLogBudget(logBudgetLines)
 	budget.now = func() time.Time { return clock }
 	return &quietLog{out: &out, drop: drop, budgeted: budgeted, what: what, budget: budget}, &out, &clock
 }
