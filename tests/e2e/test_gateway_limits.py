@@ -6,6 +6,7 @@ gets a 400 after the read timeout."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -167,7 +168,7 @@ def test_http_connections_never_use_up_the_open_file_limit(stack):
         with ThreadPoolExecutor(8) as pool:
             held += pool.map(lambda _: connect(gateway), range(OPEN_FILES + 100))
         time.sleep(0.5)
-        open_files = len(__import__("os").listdir(f"/proc/{pid}/fd"))
+        open_files = len(os.listdir(f"/proc/{pid}/fd"))
         assert open_files < OPEN_FILES - 32, f"{open_files} files open"
         before = cpu_seconds(pid)
         time.sleep(2)
